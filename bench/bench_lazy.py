@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""pyperf script: lazybench's cases and floors under pyperf's own command line.
+
+    python bench/bench_lazy.py --variants eager,sigsegv-mprotect \\
+        --generators hash --touched 1,100 -o lazy.json
+    python -m pyperf stats lazy.json
+
+Every pyperf option works (--rigorous, --fast, -p, -n, -o, --affinity, ...).
+``python -m lazybench run`` drives the same benchmarks and adds the
+verification pass, counters, report and plots.
+"""
+from __future__ import annotations
+
+import argparse
+
+import pyperf
+
+from lazybench import core, runner, suite
+
+OPTIONS = ("variants", "generators", "workloads", "touched", "elements",
+           "spin")
+
+
+def add_cmdline_args(cmd: list[str], args: argparse.Namespace) -> None:
+    for name in OPTIONS:
+        cmd.extend([f"--{name}", str(getattr(args, name))])
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(s for s in text.split(",") if s)
+
+
+def main() -> None:
+    available = [a.variant for a in core.all_availability() if a.available]
+    bench_runner = pyperf.Runner(add_cmdline_args=add_cmdline_args)
+    p = bench_runner.argparser
+    p.add_argument("--variants", default=",".join(available))
+    p.add_argument("--generators", default=",".join(core.GENERATORS))
+    p.add_argument("--workloads", default=",".join(core.WORKLOADS))
+    p.add_argument("--touched", default="1,10,100",
+                   help="touched percentages")
+    p.add_argument("--elements", type=int, default=suite.DEFAULT_N)
+    p.add_argument("--spin", type=int, default=suite.DEFAULT_SPIN)
+    args = bench_runner.parse_args()
+    variants = _names(args.variants)
+    for v in variants:
+        if v not in available:
+            p.error(f"variant {v!r} is unknown or unavailable here")
+    fractions = tuple(float(t.rstrip("%")) / 100 for t in _names(args.touched))
+    cases = suite.build_cases(variants, _names(args.generators),
+                              _names(args.workloads), fractions,
+                              args.elements, args.spin)
+    runner.bench_all(bench_runner, suite.FLOOR_NAMES, cases)
+
+
+if __name__ == "__main__":
+    main()

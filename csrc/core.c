@@ -1,0 +1,472 @@
+/* lazybench C core: variant registry, life cycle, per-thread state,
+ * guarded entry points and the materialisation path shared by variants. */
+#include "lb_core.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+size_t lb_page_size = 4096;
+int64_t lb_epp = 512;
+
+static const struct lb_variant_ops *const variants[] = {
+    &lb_variant_eager,
+    &lb_variant_sigsegv_mprotect,
+};
+#define NVARIANTS ((int)(sizeof variants / sizeof variants[0]))
+
+static const char *const generator_names[LB_GEN_COUNT] = {
+    "hash", "spin", "recurrence"
+};
+
+static pthread_key_t tstate_key;
+static pthread_once_t tstate_once = PTHREAD_ONCE_INIT;
+static __thread struct lb_tstate *tstate
+    __attribute__((tls_model("initial-exec")));
+/* Message for failures before a thread state exists (out of memory). */
+static const char *no_state_error = "lazybench: out of memory for thread state";
+
+__attribute__((constructor)) static void lb_init(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps > 0) {
+        lb_page_size = (size_t)ps;
+        lb_epp = (int64_t)(lb_page_size / sizeof(int64_t));
+    }
+}
+
+/* ---- small async-signal-safe helpers ---------------------------------- */
+
+size_t lb_strlcpy(char *dst, const char *src, size_t size)
+{
+    size_t n = 0;
+    while (src[n] && n + 1 < size) {
+        dst[n] = src[n];
+        n++;
+    }
+    if (size)
+        dst[n] = 0;
+    return n;
+}
+
+void lb_write_stderr(const char *s)
+{
+    size_t len = strlen(s);
+    while (len) {
+        ssize_t w = write(2, s, len);
+        if (w <= 0)
+            return;
+        s += w;
+        len -= (size_t)w;
+    }
+}
+
+/* ---- per-thread state --------------------------------------------------- */
+
+static void tstate_free(void *p)
+{
+    struct lb_tstate *ts = p;
+    if (ts->altstack)
+        munmap(ts->altstack, LB_ALTSTACK_SIZE + lb_page_size);
+    munmap(ts, sizeof *ts);
+    tstate = NULL;
+}
+
+static void tstate_key_init(void)
+{
+    pthread_key_create(&tstate_key, tstate_free);
+}
+
+struct lb_tstate *lb_tstate_peek(void)
+{
+    return tstate;
+}
+
+/* Uses only mmap and pthread_setspecific, so a handler may call it for a
+ * thread that faults on lazy memory before it ever entered the core. */
+struct lb_tstate *lb_tstate_get(void)
+{
+    if (tstate)
+        return tstate;
+    pthread_once(&tstate_once, tstate_key_init);
+    void *p = mmap(NULL, sizeof(struct lb_tstate), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    tstate = p;
+    pthread_setspecific(tstate_key, p);
+    return tstate;
+}
+
+static int tstate_altstack(struct lb_tstate *ts)
+{
+    if (ts->altstack)
+        return 0;
+    /* A guard page below the stack turns an overflow into a crash rather
+     * than silent corruption; MAP_NORESERVE commits only what is used. */
+    char *p = mmap(NULL, LB_ALTSTACK_SIZE + lb_page_size,
+                   PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    mprotect(p, lb_page_size, PROT_NONE);
+    ts->altstack = p;
+    return 0;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+void lb_set_error(const char *msg, const char *detail)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return;
+    size_t k = lb_strlcpy(ts->err, msg, sizeof ts->err);
+    if (detail && k + 1 < sizeof ts->err)
+        lb_strlcpy(ts->err + k, detail, sizeof ts->err - k);
+}
+
+static int fail_status(int status, const char *msg, const char *detail)
+{
+    lb_set_error(msg, detail);
+    return status;
+}
+
+const char *lb_last_error(void)
+{
+    struct lb_tstate *ts = lb_tstate_peek();
+    if (!ts)
+        return no_state_error;
+    return ts->err;
+}
+
+void lb_unwind_fills(struct lb_tstate *ts)
+{
+    while (ts->depth > 0) {
+        struct lb_fill *f = &ts->fills[--ts->depth];
+        if (f->a->ops->abort_fill)
+            f->a->ops->abort_fill(f->a, f->lo, f->hi);
+    }
+}
+
+void lb_fail(const char *msg, const char *detail)
+{
+    lb_set_error(msg, detail);
+    struct lb_tstate *ts = lb_tstate_peek();
+    if (ts && ts->armed)
+        siglongjmp(ts->env, 1);
+    /* No guarded entry on this thread: say why before the crash report. */
+    lb_write_stderr("lazybench: fatal lazy-evaluation error: ");
+    lb_write_stderr(ts ? ts->err : msg);
+    lb_write_stderr("\n");
+}
+
+/* Decimal formatting without stdio, for messages built in handlers. */
+static void fmt_i64(char *buf, size_t size, int64_t v)
+{
+    char tmp[24];
+    int k = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t o = 0;
+    if (v < 0 && o + 1 < size)
+        buf[o++] = '-';
+    while (k && o + 1 < size)
+        buf[o++] = tmp[--k];
+    buf[o] = 0;
+}
+
+/* ---- materialisation ---------------------------------------------------- */
+
+int lb_filling_here(const lb_array *a, int64_t lo, int64_t hi)
+{
+    struct lb_tstate *ts = lb_tstate_peek();
+    if (!ts)
+        return 0;
+    for (int d = 0; d < ts->depth; d++) {
+        const struct lb_fill *f = &ts->fills[d];
+        if (f->a == a && f->lo < hi && lo < f->hi)
+            return 1;
+    }
+    return 0;
+}
+
+int lb_fill_range(lb_array *a, int64_t lo, int64_t hi, int64_t *buf)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts) {
+        lb_write_stderr("lazybench: out of memory in a fault handler\n");
+        return LB_ENOMEM;
+    }
+    if (ts->depth >= LB_MAX_NEST) {
+        /* The caller claimed [lo, hi) for this fill: give it back before
+         * unwinding, since it is not on the fill stack yet. */
+        if (a->ops->abort_fill)
+            a->ops->abort_fill(a, lo, hi);
+        char num[24];
+        fmt_i64(num, sizeof num, LB_MAX_NEST);
+        lb_fail("nested lazy evaluations exceed the supported depth of ",
+                num);
+        return LB_ELAZY;
+    }
+    struct lb_fill *f = &ts->fills[ts->depth++];
+    f->a = a;
+    f->lo = lo;
+    f->hi = hi;
+    f->next = lo;
+    f->buf = buf;
+    lb_count_max(&a->c.max_nesting, (uint64_t)ts->depth);
+    for (int64_t i = lo; i < hi; i++) {
+        buf[i - lo] = lb_generate(a, i);
+        f->next = i + 1;
+    }
+    ts->depth--;
+    lb_count(&a->c.generator_calls, (uint64_t)(hi - lo));
+    return LB_OK;
+}
+
+int64_t lb_read(lb_array *a, int64_t j)
+{
+    if (j < 0 || j >= a->n) {
+        char num[24];
+        fmt_i64(num, sizeof num, j);
+        lb_fail("generator read an element out of range: ", num);
+        return 0;
+    }
+    struct lb_tstate *ts = lb_tstate_peek();
+    if (ts) {
+        for (int d = ts->depth - 1; d >= 0; d--) {
+            const struct lb_fill *f = &ts->fills[d];
+            if (f->a != a || j < f->lo || j >= f->hi)
+                continue;
+            if (j < f->next)
+                return f->buf[j - f->lo];
+            char num[24];
+            fmt_i64(num, sizeof num, j);
+            lb_fail("cyclic lazy dependency: element read while it is "
+                    "being computed: ", num);
+            return 0;
+        }
+    }
+    switch (a->ops->access) {
+    case LB_ACCESS_FLAT:
+    default:
+        return ((const volatile int64_t *)a->view)[j];
+    }
+}
+
+/* ---- guarded entry points ----------------------------------------------- */
+
+/* Runs body on this thread's own alternate signal stack (big enough for
+ * LB_MAX_NEST nested faults) with an unwind point, so that a failed lazy
+ * evaluation returns an error instead of killing the process. */
+int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    ts->err[0] = 0;
+    if (a && a->magic != LB_MAGIC)
+        return fail_status(LB_ESTATE, "lazy array used after release", NULL);
+    if (ts->armed)
+        return fail_status(LB_ESTATE,
+                           "lazybench core re-entered from a generator", NULL);
+    if (a && a->ops->signo) {
+        int rc = lb_sig_check(a->ops->signo);
+        if (rc)
+            return rc;
+    }
+    if (tstate_altstack(ts))
+        return fail_status(LB_ENOMEM, "cannot map the alternate signal stack",
+                           NULL);
+    stack_t ours = {.ss_sp = ts->altstack + lb_page_size,
+                    .ss_size = LB_ALTSTACK_SIZE,
+                    .ss_flags = 0};
+    if (sigaltstack(&ours, &ts->saved_alt))
+        return fail_status(LB_ESYS, "sigaltstack failed", NULL);
+
+    volatile int rc = LB_OK;
+    if (sigsetjmp(ts->env, 1) == 0) {
+        ts->armed = 1;
+        rc = body(a, ctx);
+    } else {
+        lb_unwind_fills(ts);
+        rc = LB_ELAZY;
+    }
+    ts->armed = 0;
+    ts->depth = 0;
+    stack_t back = ts->saved_alt;
+    back.ss_flags &= ~SS_ONSTACK;
+    sigaltstack(&back, NULL);
+    return rc;
+}
+
+/* ---- public life cycle -------------------------------------------------- */
+
+int lb_variant_count(void)
+{
+    return NVARIANTS;
+}
+
+const char *lb_variant_name(int v)
+{
+    return (v >= 0 && v < NVARIANTS) ? variants[v]->name : NULL;
+}
+
+int lb_variant_available(int v, char *why, size_t len)
+{
+    if (v < 0 || v >= NVARIANTS) {
+        lb_strlcpy(why, "unknown variant", len);
+        return 0;
+    }
+    if (!variants[v]->available)
+        return 1;
+    return variants[v]->available(why, len);
+}
+
+const char *lb_generator_name(int g)
+{
+    return (g >= 0 && g < LB_GEN_COUNT) ? generator_names[g] : NULL;
+}
+
+int64_t lb_page_elements(void)
+{
+    return lb_epp;
+}
+
+int lb_max_nesting(void)
+{
+    return LB_MAX_NEST;
+}
+
+/* Largest array accepted: 2^40 bytes of address space. */
+#define LB_MAX_ELEMENTS ((int64_t)1 << 37)
+
+int64_t lb_max_elements(void)
+{
+    return LB_MAX_ELEMENTS;
+}
+
+int64_t lb_length(const lb_array *a)
+{
+    return a->n;
+}
+
+#define LB_MAX_SPIN 1000000
+
+int lb_create(int variant, const lb_params *params, lb_array **out)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    ts->err[0] = 0;
+    *out = NULL;
+    if (variant < 0 || variant >= NVARIANTS)
+        return fail_status(LB_EINVAL, "unknown variant", NULL);
+    if (params->n < 1 || params->n > LB_MAX_ELEMENTS)
+        return fail_status(LB_EINVAL,
+                           "n must be between 1 and 2^37 elements", NULL);
+    if (params->generator < 0 || params->generator >= LB_GEN_COUNT)
+        return fail_status(LB_EINVAL, "unknown generator", NULL);
+    if (params->spin < 0 || params->spin > LB_MAX_SPIN)
+        return fail_status(LB_EINVAL, "spin must be between 0 and 1000000",
+                           NULL);
+    char why[256] = "";
+    if (!lb_variant_available(variant, why, sizeof why))
+        return fail_status(LB_EUNAVAIL, "variant unavailable: ", why);
+
+    lb_array *a = calloc(1, sizeof *a);
+    if (!a)
+        return fail_status(LB_ENOMEM, "out of memory", NULL);
+    a->ops = variants[variant];
+    a->p = *params;
+    a->n = params->n;
+    size_t raw = (size_t)params->n * sizeof(int64_t);
+    a->bytes = (raw + lb_page_size - 1) & ~(lb_page_size - 1);
+    a->npages = (int64_t)(a->bytes / lb_page_size);
+    a->magic = LB_MAGIC;
+    int rc = a->ops->create(a);
+    if (rc) {
+        a->magic = 0;
+        free(a);
+        return rc;
+    }
+    *out = a;
+    return LB_OK;
+}
+
+static int body_reset(lb_array *a, void *ctx)
+{
+    (void)ctx;
+    return a->ops->reset(a);
+}
+
+static int body_force(lb_array *a, void *ctx)
+{
+    (void)ctx;
+    return a->ops->force(a);
+}
+
+int lb_reset(lb_array *a)
+{
+    return lb_guarded(a, body_reset, NULL);
+}
+
+int lb_force(lb_array *a)
+{
+    return lb_guarded(a, body_force, NULL);
+}
+
+struct get_ctx {
+    int64_t i;
+    int64_t value;
+};
+
+static int body_get(lb_array *a, void *ctx)
+{
+    struct get_ctx *g = ctx;
+    g->value = lb_read(a, g->i);
+    return LB_OK;
+}
+
+int lb_get(lb_array *a, int64_t i, int64_t *out)
+{
+    if (a->magic == LB_MAGIC && (i < 0 || i >= a->n))
+        return fail_status(LB_EINVAL, "index out of range", NULL);
+    struct get_ctx g = {.i = i, .value = 0};
+    int rc = lb_guarded(a, body_get, &g);
+    *out = g.value;
+    return rc;
+}
+
+void lb_release(lb_array *a)
+{
+    if (!a || a->magic != LB_MAGIC)
+        return;
+    a->ops->release(a);
+    a->magic = 0;
+    free(a);
+}
+
+void lb_counters_read(const lb_array *a, lb_counters *out)
+{
+    out->faults = __atomic_load_n(&a->c.faults, __ATOMIC_RELAXED);
+    out->pages_materialised =
+        __atomic_load_n(&a->c.pages_materialised, __ATOMIC_RELAXED);
+    out->elements_materialised =
+        __atomic_load_n(&a->c.elements_materialised, __ATOMIC_RELAXED);
+    out->generator_calls =
+        __atomic_load_n(&a->c.generator_calls, __ATOMIC_RELAXED);
+    out->max_nesting = __atomic_load_n(&a->c.max_nesting, __ATOMIC_RELAXED);
+}
+
+void lb_counters_clear(lb_array *a)
+{
+    memset(&a->c, 0, sizeof a->c);
+}

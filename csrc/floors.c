@@ -1,0 +1,163 @@
+/* Floors: the bare costs the variants are compared with, measured in the
+ * same run because absolute times drift between runs and machines. */
+#include "lb_core.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <capstone/capstone.h>
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* One load at a known address, and the address just after it: the bare
+ * round-trip handler resumes there without decoding anything. */
+__asm__(".text\n"
+        ".globl lb_probe_load\n"
+        ".hidden lb_probe_load\n"
+        ".type lb_probe_load, @function\n"
+        "lb_probe_load:\n"
+        "lb_probe_insn:\n"
+        "    movq (%rdi), %rax\n"
+        "lb_probe_resume:\n"
+        "    ret\n"
+        ".size lb_probe_load, .-lb_probe_load\n");
+extern int64_t lb_probe_load(const volatile int64_t *p);
+extern char lb_probe_insn[], lb_probe_resume[];
+
+#define CHUNK_PAGES 4096
+
+static int64_t time_null_syscall(int64_t iters)
+{
+    int64_t t0 = now_ns();
+    for (int64_t k = 0; k < iters; k++)
+        syscall(SYS_getppid);
+    return now_ns() - t0;
+}
+
+int64_t lb_floor_null_syscall(int64_t iters)
+{
+    return iters > 0 ? time_null_syscall(iters) : LB_EINVAL;
+}
+
+/* Opening one page of a PROT_NONE region, in ascending order: what the
+ * sigsegv-mprotect handler does for a sequential scan. */
+int64_t lb_floor_mprotect(int64_t iters)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    int64_t total = 0;
+    for (int64_t done = 0; done < iters;) {
+        int64_t chunk = iters - done < CHUNK_PAGES ? iters - done : CHUNK_PAGES;
+        char *p = mmap(NULL, (size_t)chunk * lb_page_size, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            return LB_ENOMEM;
+        int64_t t0 = now_ns();
+        for (int64_t k = 0; k < chunk; k++)
+            mprotect(p + k * lb_page_size, lb_page_size, PROT_READ);
+        total += now_ns() - t0;
+        munmap(p, (size_t)chunk * lb_page_size);
+        done += chunk;
+    }
+    return total;
+}
+
+/* First write to a fresh anonymous page (4 KiB pages, no THP). */
+int64_t lb_floor_first_touch(int64_t iters)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    int64_t total = 0;
+    for (int64_t done = 0; done < iters;) {
+        int64_t chunk = iters - done < CHUNK_PAGES ? iters - done : CHUNK_PAGES;
+        size_t len = (size_t)chunk * lb_page_size;
+        char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return LB_ENOMEM;
+        madvise(p, len, MADV_NOHUGEPAGE);
+        int64_t t0 = now_ns();
+        for (int64_t k = 0; k < chunk; k++)
+            ((volatile char *)p)[k * (int64_t)lb_page_size] = 1;
+        total += now_ns() - t0;
+        munmap(p, len);
+        done += chunk;
+    }
+    return total;
+}
+
+/* Bare SIGSEGV round trip: fault, enter a handler that only moves the
+ * instruction pointer past the known load, sigreturn.  Installed with the
+ * same flags and on the same alternate stack as the variants' handler. */
+static void bare_handler(int signo, siginfo_t *si, void *ucv)
+{
+    (void)signo;
+    (void)si;
+    ucontext_t *uc = ucv;
+    if (uc->uc_mcontext.gregs[REG_RIP] == (greg_t)lb_probe_insn) {
+        uc->uc_mcontext.gregs[REG_RIP] = (greg_t)lb_probe_resume;
+        uc->uc_mcontext.gregs[REG_RAX] = 0;
+        return;
+    }
+    /* Not the probe: restore the default action and let it re-fault. */
+    signal(SIGSEGV, SIG_DFL);
+}
+
+struct sig_ctx {
+    int64_t iters;
+    int64_t ns;
+};
+
+static int body_sigsegv(lb_array *a, void *p)
+{
+    (void)a;
+    struct sig_ctx *ctx = p;
+    char *page = mmap(NULL, lb_page_size, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return LB_ENOMEM;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = bare_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &old)) {
+        munmap(page, lb_page_size);
+        return LB_ESYS;
+    }
+    int64_t t0 = now_ns();
+    for (int64_t k = 0; k < ctx->iters; k++)
+        lb_probe_load((const volatile int64_t *)page);
+    ctx->ns = now_ns() - t0;
+    sigaction(SIGSEGV, &old, NULL);
+    munmap(page, lb_page_size);
+    return LB_OK;
+}
+
+int64_t lb_floor_sigsegv(int64_t iters)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    struct sig_ctx ctx = {.iters = iters, .ns = 0};
+    int rc = lb_guarded(NULL, body_sigsegv, &ctx);
+    return rc ? rc : ctx.ns;
+}
+
+const char *lb_capstone_version(void)
+{
+    static char text[32];
+    int major = 0, minor = 0;
+    cs_version(&major, &minor);
+    snprintf(text, sizeof text, "%d.%d", major, minor);
+    return text;
+}

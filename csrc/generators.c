@@ -1,0 +1,51 @@
+/* Generators: the thunks' bodies, C functions of the element index. */
+#include "lb_core.h"
+
+/* splitmix64's finaliser: cheap, and every output bit depends on every
+ * input bit, so a wrong index shows up in the checksum. */
+uint64_t lb_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static int64_t gen_hash(const lb_array *a, int64_t i)
+{
+    return (int64_t)lb_mix64((uint64_t)i + a->p.seed * 0x9e3779b97f4a7c15ULL);
+}
+
+static int64_t gen_spin(const lb_array *a, int64_t i)
+{
+    uint64_t x = (uint64_t)i ^ a->p.seed;
+    for (int64_t r = 0; r < a->p.spin; r++)
+        x = lb_mix64(x + (uint64_t)r);
+    return (int64_t)x;
+}
+
+/* Element i is a function of element i-1: touching element k first forces
+ * the chain back to the nearest materialised element, through nested
+ * faults in the fault-driven variants. */
+static int64_t gen_recurrence(lb_array *a, int64_t i)
+{
+    if (i == 0)
+        return (int64_t)lb_mix64(a->p.seed + 1);
+    uint64_t prev = (uint64_t)lb_read(a, i - 1);
+    return (int64_t)lb_mix64(prev + (uint64_t)i);
+}
+
+int64_t lb_generate(lb_array *a, int64_t i)
+{
+    switch (a->p.generator) {
+    case LB_GEN_SPIN:
+        return gen_spin(a, i);
+    case LB_GEN_RECURRENCE:
+        return gen_recurrence(a, i);
+    case LB_GEN_HASH:
+    default:
+        return gen_hash(a, i);
+    }
+}

@@ -1,0 +1,105 @@
+/* lazybench C core: public interface.
+ *
+ * This header is read twice: by the C compiler and by cffi's cdef parser,
+ * so it holds only plain declarations (no #include, no macros with values
+ * cffi cannot parse).  Every variant implements the same life cycle:
+ * create -> (run | get | force | reset)* -> release.
+ */
+
+typedef struct lb_array lb_array;
+
+/* Generators: C functions of the element index. */
+enum lb_generator {
+    LB_GEN_HASH = 0,        /* cheap mixing function of i */
+    LB_GEN_SPIN = 1,        /* `spin` rounds of mixing per element */
+    LB_GEN_RECURRENCE = 2,  /* element i reads element i-1 of the same array */
+    LB_GEN_COUNT = 3
+};
+
+/* Workloads: loops in C, so no Python runs inside a timed region. */
+enum lb_workload_kind {
+    LB_WL_SEQ = 0,          /* elements [0, m) in order */
+    LB_WL_RANDOM = 1,       /* m seeded uniform random indices */
+    LB_WL_STRIDED = 2,      /* first element of pages [0, m) */
+    LB_WL_COUNT = 3
+};
+
+enum lb_status {
+    LB_OK = 0,
+    LB_EINVAL = -1,         /* bad argument */
+    LB_ENOMEM = -2,         /* mapping or allocation failed */
+    LB_EUNAVAIL = -3,       /* variant not available on this system */
+    LB_ELAZY = -4,          /* a lazy evaluation failed (nesting, cycle) */
+    LB_ESTATE = -5,         /* handler displaced, or use after release */
+    LB_ESYS = -6            /* a system call failed */
+};
+
+typedef struct lb_params {
+    int64_t n;              /* number of int64 elements */
+    int generator;          /* enum lb_generator */
+    int64_t spin;           /* rounds for LB_GEN_SPIN */
+    uint64_t seed;          /* generator seed */
+} lb_params;
+
+typedef struct lb_workload {
+    int kind;               /* enum lb_workload_kind */
+    double fraction;        /* touched fraction, (0, 1] */
+    uint64_t seed;          /* for LB_WL_RANDOM */
+} lb_workload;
+
+typedef struct lb_result {
+    uint64_t checksum;
+    int64_t accesses;       /* elements read */
+    int64_t elapsed_ns;     /* CLOCK_MONOTONIC around the loop only */
+} lb_result;
+
+typedef struct lb_counters {
+    uint64_t faults;                /* lazy faults handled */
+    uint64_t pages_materialised;
+    uint64_t elements_materialised;
+    uint64_t generator_calls;
+    uint64_t max_nesting;           /* deepest nested lazy fault seen */
+} lb_counters;
+
+/* Variants. */
+int lb_variant_count(void);
+const char *lb_variant_name(int variant);
+/* 1 if usable here; else 0 and a reason in `why`. */
+int lb_variant_available(int variant, char *why, size_t len);
+
+const char *lb_generator_name(int generator);
+const char *lb_workload_name(int kind);
+
+/* Life cycle.  All return LB_OK or a negative enum lb_status; the message
+ * of the last failure in this thread is lb_last_error(). */
+int lb_create(int variant, const lb_params *params, lb_array **out);
+int lb_reset(lb_array *a);          /* back to unevaluated (fresh pages) */
+int lb_force(lb_array *a);          /* materialise every element */
+int lb_get(lb_array *a, int64_t i, int64_t *out);
+int lb_run(lb_array *a, const lb_workload *w, lb_result *out);
+/* `loops` times: reset (untimed), then the workload (timed).  out gets the
+ * summed workload time and the last loop's checksum. */
+int lb_bench(lb_array *a, const lb_workload *w, int64_t loops,
+             lb_result *out);
+void lb_release(lb_array *a);
+const char *lb_last_error(void);
+
+void lb_counters_read(const lb_array *a, lb_counters *out);
+void lb_counters_clear(lb_array *a);
+
+int64_t lb_length(const lb_array *a);
+int64_t lb_page_elements(void);      /* elements per page */
+int lb_max_nesting(void);            /* documented nested-fault depth */
+int64_t lb_max_elements(void);       /* largest n lb_create accepts */
+/* Distinct pages and elements a workload reads (computed, not timed). */
+int lb_workload_footprint(const lb_array *a, const lb_workload *w,
+                          int64_t *pages, int64_t *accesses);
+
+/* Floors, measured in the same run as the variants: each runs `iters`
+ * operations and returns the elapsed nanoseconds (negative on error). */
+int64_t lb_floor_null_syscall(int64_t iters);
+int64_t lb_floor_mprotect(int64_t iters);
+int64_t lb_floor_sigsegv(int64_t iters);
+int64_t lb_floor_first_touch(int64_t iters);
+
+const char *lb_capstone_version(void);

@@ -1,0 +1,148 @@
+/* lazybench C core: what the variants, generators and workloads share.
+ * Not part of the Python-visible interface (see lb_api.h). */
+#ifndef LB_CORE_H
+#define LB_CORE_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <signal.h>
+#include "lb_api.h"
+
+/* Deepest chain of nested lazy faults (a generator touching another lazy
+ * element, which faults in turn).  Each level costs one kernel signal frame
+ * (about 3.4 KB with AVX-512 state) plus the handler's own frames; the
+ * per-thread alternate signal stack is sized for this many levels. */
+#define LB_MAX_NEST 512
+#define LB_NEST_STACK_BYTES (16 * 1024)
+#define LB_ALTSTACK_SIZE ((size_t)LB_MAX_NEST * LB_NEST_STACK_BYTES)
+
+/* How a workload reaches element i of a variant. */
+enum lb_access {
+    LB_ACCESS_FLAT = 0      /* a->view[i]: plain loads, faults do the work */
+};
+
+struct lb_variant_ops {
+    const char *name;
+    int access;                                      /* enum lb_access */
+    int signo;                   /* signal its faults arrive by, or 0 */
+    int reset_noop;              /* reset changes nothing (eager) */
+    int (*available)(char *why, size_t len);         /* NULL: always */
+    int (*create)(lb_array *a);
+    int (*reset)(lb_array *a);
+    int (*force)(lb_array *a);
+    void (*release)(lb_array *a);
+    /* Undo a fill interrupted by an error unwind (element range). */
+    void (*abort_fill)(lb_array *a, int64_t lo, int64_t hi);
+};
+
+struct lb_counters_atomic {
+    uint64_t faults;
+    uint64_t pages_materialised;
+    uint64_t elements_materialised;
+    uint64_t generator_calls;
+    uint64_t max_nesting;
+};
+
+struct lb_array {
+    const struct lb_variant_ops *ops;
+    lb_params p;
+    int64_t n;
+    size_t bytes;                  /* n * 8 rounded up to pages */
+    int64_t npages;
+    const int64_t *view;           /* LB_ACCESS_FLAT: what workloads read */
+    void *priv;                    /* the variant's own state */
+    struct lb_counters_atomic c;
+    uint32_t magic;                /* LB_MAGIC while alive */
+};
+#define LB_MAGIC 0x6c617a79u
+
+/* One materialisation in progress on this thread: elements [lo, hi) are
+ * being written to buf, those below `next` are already computed. */
+struct lb_fill {
+    lb_array *a;
+    int64_t lo, hi, next;
+    int64_t *buf;
+};
+
+/* Per-thread state, mmap'ed on first use (never malloc'ed in a handler). */
+struct lb_tstate {
+    sigjmp_buf env;
+    int armed;                     /* env is valid: errors unwind to it */
+    int depth;                     /* fills in progress */
+    struct lb_fill fills[LB_MAX_NEST + 1];
+    char *altstack;
+    stack_t saved_alt;
+    char err[512];
+};
+
+extern size_t lb_page_size;
+extern int64_t lb_epp;                             /* elements per page */
+
+struct lb_tstate *lb_tstate_get(void);           /* allocates if needed */
+struct lb_tstate *lb_tstate_peek(void);          /* never allocates */
+
+/* Materialise elements [lo, hi) of `a` into buf (buf[0] is element lo),
+ * in ascending order.  Safe inside a signal handler.  Returns LB_OK or
+ * LB_ELAZY with the thread's message set; on failure the range is handed
+ * back with the variant's abort_fill. */
+int lb_fill_range(lb_array *a, int64_t lo, int64_t hi, int64_t *buf);
+/* Is element range [lo, hi) of `a` being filled by this thread? */
+int lb_filling_here(const lb_array *a, int64_t lo, int64_t hi);
+
+/* Read element j of `a` from inside a generator: from the fill in progress
+ * when j is already computed there, else through the variant's access
+ * path (which may fault and nest). */
+int64_t lb_read(lb_array *a, int64_t j);
+
+/* Generators (generators.c). */
+int64_t lb_generate(lb_array *a, int64_t i);
+uint64_t lb_mix64(uint64_t x);
+
+/* Run body(a, ctx) on this thread's alternate signal stack with an unwind
+ * point; a is NULL for work that needs no array (floors).  Every public
+ * entry that may touch lazy memory goes through here. */
+typedef int (*lb_body_fn)(lb_array *a, void *ctx);
+int lb_guarded(lb_array *a, lb_body_fn body, void *ctx);
+
+/* Fatal lazy-evaluation error: records the message and unwinds to the
+ * guarded entry point when there is one.  Returns only when there is
+ * none (the caller then treats the fault as not ours, so it crashes with
+ * the usual report).  Async-signal-safe. */
+void lb_fail(const char *msg, const char *detail);
+void lb_set_error(const char *msg, const char *detail);
+void lb_unwind_fills(struct lb_tstate *ts);
+
+/* Signal dispatch shared by the fault-driven variants (sigdispatch.c). */
+typedef int (*lb_fault_fn)(lb_array *a, void *addr, void *ucontext);
+enum { LB_FAULT_HANDLED = 0, LB_FAULT_NOT_OURS = 1 };
+int lb_sig_register(int signo, lb_array *a, void *start, size_t len,
+                    lb_fault_fn fn);
+void lb_sig_unregister(int signo, lb_array *a);
+int lb_sig_check(int signo);       /* LB_OK if our handler is installed */
+
+/* Small async-signal-safe helpers. */
+size_t lb_strlcpy(char *dst, const char *src, size_t size);
+void lb_write_stderr(const char *s);
+
+static inline void lb_count(uint64_t *c, uint64_t by)
+{
+    __atomic_fetch_add(c, by, __ATOMIC_RELAXED);
+}
+
+static inline void lb_count_max(uint64_t *c, uint64_t v)
+{
+    uint64_t cur = __atomic_load_n(c, __ATOMIC_RELAXED);
+    while (v > cur && !__atomic_compare_exchange_n(c, &cur, v, 0,
+                                                  __ATOMIC_RELAXED,
+                                                  __ATOMIC_RELAXED))
+        ;
+}
+
+extern const struct lb_variant_ops lb_variant_eager;
+extern const struct lb_variant_ops lb_variant_sigsegv_mprotect;
+
+#endif

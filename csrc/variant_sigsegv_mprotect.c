@@ -1,0 +1,194 @@
+/* sigsegv-mprotect: the lazy region starts PROT_NONE; the first access to
+ * a page raises SIGSEGV, the handler computes the page's elements and
+ * opens the page read-only, and the faulting instruction re-executes.
+ * Later accesses to that page cost nothing.
+ *
+ * The page is filled through a second, writable mapping of the same
+ * memfd, and opened only when complete: another thread can never read a
+ * half-computed page.  A per-page state word makes concurrent faults on
+ * one page compute it exactly once. */
+#include "lb_core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+enum { PAGE_LAZY = 0, PAGE_FILLING = 1, PAGE_READY = 2 };
+
+struct mprot {
+    int fd;
+    char *view;             /* PROT_NONE until a page is materialised */
+    int64_t *fill;          /* writable alias of the same memory */
+    uint8_t *state;         /* one per page */
+};
+
+static int open_page(lb_array *a, int64_t page)
+{
+    struct mprot *m = a->priv;
+    uint8_t expect = PAGE_LAZY;
+    int64_t lo = page * lb_epp;
+    int64_t hi = lo + lb_epp < a->n ? lo + lb_epp : a->n;
+    if (__atomic_compare_exchange_n(&m->state[page], &expect, PAGE_FILLING,
+                                    0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        int rc = lb_fill_range(a, lo, hi, m->fill + lo);
+        if (rc) {
+            __atomic_store_n(&m->state[page], PAGE_LAZY, __ATOMIC_RELEASE);
+            return rc;
+        }
+        if (mprotect(m->view + page * lb_page_size, lb_page_size,
+                     PROT_READ)) {
+            __atomic_store_n(&m->state[page], PAGE_LAZY, __ATOMIC_RELEASE);
+            lb_fail("sigsegv-mprotect: mprotect failed",
+                    errno == ENOMEM ? " with ENOMEM (vm.max_map_count "
+                                      "reached?)" : NULL);
+            return LB_ESYS;
+        }
+        __atomic_store_n(&m->state[page], PAGE_READY, __ATOMIC_RELEASE);
+        lb_count(&a->c.pages_materialised, 1);
+        lb_count(&a->c.elements_materialised, (uint64_t)(hi - lo));
+        return LB_OK;
+    }
+    if (expect == PAGE_FILLING) {
+        if (lb_filling_here(a, lo, hi)) {
+            lb_fail("cyclic lazy dependency: a page's generator reads an "
+                    "element of the same page that is not computed yet", NULL);
+            return LB_ELAZY;
+        }
+        /* Another thread computes it: wait until it is open (or was given
+         * back after an error, then this thread retries the access). */
+        while (__atomic_load_n(&m->state[page], __ATOMIC_ACQUIRE) ==
+               PAGE_FILLING)
+            sched_yield();
+    }
+    return LB_OK;
+}
+
+static int mprot_fault(lb_array *a, void *addr, void *uc)
+{
+    (void)uc;
+    struct mprot *m = a->priv;
+    int64_t page = (int64_t)(((char *)addr - m->view) / lb_page_size);
+    lb_count(&a->c.faults, 1);
+    return open_page(a, page) == LB_OK ? LB_FAULT_HANDLED : LB_FAULT_NOT_OURS;
+}
+
+static void mprot_abort_fill(lb_array *a, int64_t lo, int64_t hi)
+{
+    (void)hi;
+    struct mprot *m = a->priv;
+    __atomic_store_n(&m->state[lo / lb_epp], PAGE_LAZY, __ATOMIC_RELEASE);
+}
+
+static long max_map_count(void)
+{
+    long v = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = 65530;
+        fclose(f);
+    }
+    return v;
+}
+
+static void mprot_unmap(lb_array *a, struct mprot *m)
+{
+    if (m->view && m->view != MAP_FAILED)
+        munmap(m->view, a->bytes);
+    if (m->fill && (void *)m->fill != MAP_FAILED)
+        munmap(m->fill, a->bytes);
+    if (m->fd >= 0)
+        close(m->fd);
+    free(m->state);
+    free(m);
+}
+
+static int mprot_create(lb_array *a)
+{
+    /* Pages opened in random order split the mapping, up to one kernel
+     * mapping per page; stay well inside vm.max_map_count. */
+    long limit = max_map_count() - 4096;
+    if (a->npages > limit) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "sigsegv-mprotect: %lld pages may need as many mappings; "
+                 "vm.max_map_count allows about %ld",
+                 (long long)a->npages, limit);
+        lb_set_error(msg, NULL);
+        return LB_EINVAL;
+    }
+    struct mprot *m = calloc(1, sizeof *m);
+    if (!m)
+        return LB_ENOMEM;
+    m->fd = -1;
+    m->state = calloc((size_t)a->npages, 1);
+    m->fd = memfd_create("lazybench-mprotect", MFD_CLOEXEC);
+    if (!m->state || m->fd < 0 || ftruncate(m->fd, (off_t)a->bytes)) {
+        lb_set_error("sigsegv-mprotect: cannot create the backing memfd: ",
+                     strerror(errno));
+        mprot_unmap(a, m);
+        return LB_ESYS;
+    }
+    m->view = mmap(NULL, a->bytes, PROT_NONE, MAP_SHARED, m->fd, 0);
+    m->fill = mmap(NULL, a->bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   m->fd, 0);
+    if (m->view == MAP_FAILED || (void *)m->fill == MAP_FAILED) {
+        lb_set_error("sigsegv-mprotect: cannot map the array", NULL);
+        mprot_unmap(a, m);
+        return LB_ENOMEM;
+    }
+    a->priv = m;
+    a->view = (const int64_t *)m->view;
+    int rc = lb_sig_register(SIGSEGV, a, m->view, a->bytes, mprot_fault);
+    if (rc) {
+        mprot_unmap(a, m);
+        a->priv = NULL;
+        return rc;
+    }
+    return LB_OK;
+}
+
+static int mprot_reset(lb_array *a)
+{
+    struct mprot *m = a->priv;
+    if (mprotect(m->view, a->bytes, PROT_NONE) ||
+        fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                  (off_t)a->bytes)) {
+        lb_set_error("sigsegv-mprotect: reset failed: ", strerror(errno));
+        return LB_ESYS;
+    }
+    memset(m->state, PAGE_LAZY, (size_t)a->npages);
+    return LB_OK;
+}
+
+static int mprot_force(lb_array *a)
+{
+    for (int64_t p = 0; p < a->npages; p++) {
+        int rc = open_page(a, p);
+        if (rc)
+            return rc;
+    }
+    return LB_OK;
+}
+
+static void mprot_release(lb_array *a)
+{
+    lb_sig_unregister(SIGSEGV, a);
+    mprot_unmap(a, a->priv);
+}
+
+const struct lb_variant_ops lb_variant_sigsegv_mprotect = {
+    .name = "sigsegv-mprotect",
+    .access = LB_ACCESS_FLAT,
+    .signo = SIGSEGV,
+    .create = mprot_create,
+    .reset = mprot_reset,
+    .force = mprot_force,
+    .release = mprot_release,
+    .abort_fill = mprot_abort_fill,
+};

@@ -1,0 +1,227 @@
+/* Workloads: the timed loops, in C.  Each is written once as a macro over
+ * an element-access expression and instantiated per access path, so every
+ * variant runs exactly the same loop around its own way of reaching an
+ * element. */
+#include "lb_core.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const workload_names[LB_WL_COUNT] = {
+    "seq", "random", "strided"
+};
+
+const char *lb_workload_name(int k)
+{
+    return (k >= 0 && k < LB_WL_COUNT) ? workload_names[k] : NULL;
+}
+
+static inline uint64_t splitmix_next(uint64_t *s)
+{
+    *s += 0x9e3779b97f4a7c15ULL;
+    return lb_mix64(*s);
+}
+
+/* Uniform index in [0, n) without division. */
+static inline int64_t bounded(uint64_t r, int64_t n)
+{
+    return (int64_t)(((unsigned __int128)r * (uint64_t)n) >> 64);
+}
+
+static int64_t pages_spanned(const lb_array *a)
+{
+    return (a->n + lb_epp - 1) / lb_epp;
+}
+
+/* Number of reads a workload makes: ceil(fraction * population). */
+static int64_t reads_of(const lb_array *a, const lb_workload *w)
+{
+    int64_t population = w->kind == LB_WL_STRIDED ? pages_spanned(a) : a->n;
+    double want = w->fraction * (double)population;
+    int64_t m = (int64_t)want;
+    if ((double)m < want)
+        m++;
+    if (m < 1)
+        m = 1;
+    if (m > population)
+        m = population;
+    return m;
+}
+
+#define LB_DEFINE_WORKLOADS(SUFFIX, ACCESS_T, BASE, READ)                      \
+    static uint64_t seq_##SUFFIX(ACCESS_T base, int64_t m)                     \
+    {                                                                          \
+        uint64_t acc = 0;                                                      \
+        for (int64_t i = 0; i < m; i++)                                        \
+            acc += (uint64_t)READ(base, i);                                    \
+        return acc;                                                            \
+    }                                                                          \
+    static uint64_t random_##SUFFIX(ACCESS_T base, int64_t m, int64_t n,       \
+                                    uint64_t seed)                             \
+    {                                                                          \
+        uint64_t acc = 0, s = seed;                                            \
+        for (int64_t k = 0; k < m; k++)                                        \
+            acc += (uint64_t)READ(base, bounded(splitmix_next(&s), n));        \
+        return acc;                                                            \
+    }                                                                          \
+    static uint64_t strided_##SUFFIX(ACCESS_T base, int64_t m, int64_t step)   \
+    {                                                                          \
+        uint64_t acc = 0;                                                      \
+        for (int64_t p = 0; p < m; p++)                                        \
+            acc += (uint64_t)READ(base, p * step);                             \
+        return acc;                                                            \
+    }                                                                          \
+    static uint64_t run_##SUFFIX(const lb_array *a, const lb_workload *w,      \
+                                 int64_t m)                                    \
+    {                                                                          \
+        ACCESS_T base = BASE(a);                                               \
+        switch (w->kind) {                                                     \
+        case LB_WL_RANDOM:                                                     \
+            return random_##SUFFIX(base, m, a->n, w->seed);                    \
+        case LB_WL_STRIDED:                                                    \
+            return strided_##SUFFIX(base, m, lb_epp);                          \
+        case LB_WL_SEQ:                                                        \
+        default:                                                               \
+            return seq_##SUFFIX(base, m);                                      \
+        }                                                                      \
+    }
+
+#define FLAT_BASE(a) ((a)->view)
+#define FLAT_READ(base, i) ((base)[(i)])
+LB_DEFINE_WORKLOADS(flat, const int64_t *, FLAT_BASE, FLAT_READ)
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static uint64_t run_any(const lb_array *a, const lb_workload *w, int64_t m)
+{
+    switch (a->ops->access) {
+    case LB_ACCESS_FLAT:
+    default:
+        return run_flat(a, w, m);
+    }
+}
+
+struct run_ctx {
+    const lb_workload *w;
+    int64_t loops;
+    int reset;              /* reset before every loop */
+    lb_result *out;
+};
+
+/* Resets happen outside the timed part.  When a reset changes nothing
+ * (eager), all loops are timed as one block, so that the clock's own cost
+ * does not swamp workloads of a few nanoseconds. */
+static int body_run(lb_array *a, void *p)
+{
+    struct run_ctx *ctx = p;
+    int64_t m = reads_of(a, ctx->w);
+    uint64_t sum = 0;
+    int64_t total = 0;
+    if (a->ops->reset_noop) {
+        int64_t t0 = now_ns();
+        for (int64_t k = 0; k < ctx->loops; k++) {
+            sum = run_any(a, ctx->w, m);
+            __asm__ volatile("" : : "r"(sum) : "memory");
+        }
+        total = now_ns() - t0;
+    } else {
+        for (int64_t k = 0; k < ctx->loops; k++) {
+            if (ctx->reset) {
+                int rc = a->ops->reset(a);
+                if (rc)
+                    return rc;
+            }
+            int64_t t0 = now_ns();
+            sum = run_any(a, ctx->w, m);
+            total += now_ns() - t0;
+        }
+    }
+    ctx->out->checksum = sum;
+    ctx->out->accesses = m;
+    ctx->out->elapsed_ns = total;
+    return LB_OK;
+}
+
+static int check_workload(const lb_workload *w)
+{
+    if (w->kind < 0 || w->kind >= LB_WL_COUNT) {
+        lb_set_error("unknown workload", NULL);
+        return LB_EINVAL;
+    }
+    if (!(w->fraction > 0.0 && w->fraction <= 1.0)) {
+        lb_set_error("touched fraction must be in (0, 1]", NULL);
+        return LB_EINVAL;
+    }
+    return LB_OK;
+}
+
+static int run_loops(lb_array *a, const lb_workload *w, int64_t loops,
+                     int reset, lb_result *out)
+{
+    memset(out, 0, sizeof *out);
+    int rc = check_workload(w);
+    if (rc)
+        return rc;
+    if (loops < 1) {
+        lb_set_error("loops must be at least 1", NULL);
+        return LB_EINVAL;
+    }
+    struct run_ctx ctx = {.w = w, .loops = loops, .reset = reset, .out = out};
+    return lb_guarded(a, body_run, &ctx);
+}
+
+int lb_run(lb_array *a, const lb_workload *w, lb_result *out)
+{
+    return run_loops(a, w, 1, 0, out);
+}
+
+int lb_bench(lb_array *a, const lb_workload *w, int64_t loops,
+             lb_result *out)
+{
+    return run_loops(a, w, loops, 1, out);
+}
+
+int lb_workload_footprint(const lb_array *a, const lb_workload *w,
+                          int64_t *pages, int64_t *accesses)
+{
+    int rc = check_workload(w);
+    if (rc)
+        return rc;
+    int64_t m = reads_of(a, w);
+    *accesses = m;
+    switch (w->kind) {
+    case LB_WL_SEQ:
+        *pages = (m + lb_epp - 1) / lb_epp;
+        return LB_OK;
+    case LB_WL_STRIDED:
+        *pages = m;
+        return LB_OK;
+    default:
+        break;
+    }
+    /* Random: replay the same index stream into a page bitmap. */
+    int64_t np = pages_spanned(a);
+    uint8_t *seen = calloc((size_t)(np + 7) / 8, 1);
+    if (!seen) {
+        lb_set_error("out of memory", NULL);
+        return LB_ENOMEM;
+    }
+    uint64_t s = w->seed;
+    int64_t distinct = 0;
+    for (int64_t k = 0; k < m; k++) {
+        int64_t p = bounded(splitmix_next(&s), a->n) / lb_epp;
+        if (!(seen[p >> 3] & (1u << (p & 7)))) {
+            seen[p >> 3] |= (uint8_t)(1u << (p & 7));
+            distinct++;
+        }
+    }
+    free(seen);
+    *pages = distinct;
+    return LB_OK;
+}

@@ -1,0 +1,3 @@
+from lazybench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,230 @@
+"""Python face of the C core: lazy arrays, their counters, and the floors.
+
+Every variant is driven through the same small C interface (``csrc/lb_api.h``);
+this module turns its status codes into exceptions with one-line messages.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from lazybench._core import ffi, lib
+
+
+class LazyBenchError(Exception):
+    """A failure the user can act on; its message is one line."""
+
+
+class UnavailableError(LazyBenchError):
+    """The variant cannot run on this kernel or machine."""
+
+
+class LazyEvaluationError(LazyBenchError):
+    """A lazy evaluation failed (nesting too deep, cyclic dependency)."""
+
+
+class ArrayStateError(LazyBenchError):
+    """The array was released, or the core's signal handler was displaced."""
+
+
+def _names(count: int, name_of: Any) -> tuple[str, ...]:
+    return tuple(ffi.string(name_of(i)).decode() for i in range(count))
+
+
+VARIANTS: tuple[str, ...] = _names(lib.lb_variant_count(), lib.lb_variant_name)
+GENERATORS: tuple[str, ...] = _names(lib.LB_GEN_COUNT, lib.lb_generator_name)
+WORKLOADS: tuple[str, ...] = _names(lib.LB_WL_COUNT, lib.lb_workload_name)
+PAGE_ELEMENTS: int = int(lib.lb_page_elements())
+MAX_NESTING: int = int(lib.lb_max_nesting())
+MAX_ELEMENTS: int = int(lib.lb_max_elements())
+CAPSTONE_VERSION: str = ffi.string(lib.lb_capstone_version()).decode()
+
+_ERRORS: dict[int, type[LazyBenchError]] = {
+    lib.LB_EUNAVAIL: UnavailableError,
+    lib.LB_ELAZY: LazyEvaluationError,
+    lib.LB_ESTATE: ArrayStateError,
+}
+
+
+def _check(rc: int, what: str) -> None:
+    if rc == lib.LB_OK:
+        return
+    message = ffi.string(lib.lb_last_error()).decode(errors="replace")
+    if rc == lib.LB_EINVAL:
+        raise ValueError(f"{what}: {message}")
+    raise _ERRORS.get(rc, LazyBenchError)(f"{what}: {message}")
+
+
+def _index(names: tuple[str, ...], name: str, kind: str) -> int:
+    try:
+        return names.index(name)
+    except ValueError:
+        raise ValueError(f"unknown {kind} {name!r} (choose from "
+                         f"{', '.join(names)})") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Availability:
+    variant: str
+    available: bool
+    reason: str
+
+
+def availability(variant: str) -> Availability:
+    v = _index(VARIANTS, variant, "variant")
+    why = ffi.new("char[256]")
+    ok = bool(lib.lb_variant_available(v, why, 256))
+    return Availability(variant, ok, "" if ok else ffi.string(why).decode())
+
+
+def all_availability() -> list[Availability]:
+    return [availability(v) for v in VARIANTS]
+
+
+@dataclasses.dataclass(frozen=True)
+class Counters:
+    faults: int
+    pages_materialised: int
+    elements_materialised: int
+    generator_calls: int
+    max_nesting: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    checksum: int
+    accesses: int
+    elapsed_ns: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Footprint:
+    pages: int
+    accesses: int
+
+
+class LazyArray:
+    """n int64 elements computed by a C generator, reached by one variant.
+
+    Use as a context manager, or call :meth:`release`; a released array
+    raises :class:`ArrayStateError` instead of touching freed memory.
+    """
+
+    def __init__(self, variant: str, n: int, generator: str = "hash",
+                 spin: int = 100, seed: int = 1) -> None:
+        self.variant = variant
+        self.generator = generator
+        v = _index(VARIANTS, variant, "variant")
+        g = _index(GENERATORS, generator, "generator")
+        params = ffi.new("lb_params *", {"n": n, "generator": g,
+                                         "spin": spin, "seed": seed})
+        out = ffi.new("lb_array **")
+        _check(lib.lb_create(v, params, out), f"creating a {variant} array")
+        self._ptr: Any = out[0]
+        self.n = n
+
+    def _live(self) -> Any:
+        if self._ptr is None:
+            raise ArrayStateError(f"{self.variant} array used after release")
+        return self._ptr
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __enter__(self) -> "LazyArray":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        self.release()
+
+    def release(self) -> None:
+        ptr, self._ptr = getattr(self, "_ptr", None), None
+        if ptr is not None:
+            lib.lb_release(ptr)
+
+    def reset(self) -> None:
+        """Back to unevaluated, with fresh pages (eager keeps its values)."""
+        _check(lib.lb_reset(self._live()), f"resetting {self.variant}")
+
+    def force(self) -> None:
+        _check(lib.lb_force(self._live()), f"forcing {self.variant}")
+
+    def __getitem__(self, i: int) -> int:
+        if not 0 <= i < self.n:
+            raise IndexError(f"index {i} out of range for {self.n} elements")
+        out = ffi.new("int64_t *")
+        _check(lib.lb_get(self._live(), i, out), f"reading element {i}")
+        return int(out[0])
+
+    @staticmethod
+    def _workload(workload: str, fraction: float, seed: int) -> Any:
+        k = _index(WORKLOADS, workload, "workload")
+        return ffi.new("lb_workload *", {"kind": k, "fraction": fraction,
+                                         "seed": seed})
+
+    def run(self, workload: str, fraction: float = 1.0,
+            seed: int = 1) -> RunResult:
+        w = self._workload(workload, fraction, seed)
+        out = ffi.new("lb_result *")
+        _check(lib.lb_run(self._live(), w, out),
+               f"{self.variant} {workload} workload")
+        return RunResult(int(out.checksum), int(out.accesses),
+                         int(out.elapsed_ns))
+
+    def bench(self, workload: str, fraction: float, seed: int,
+              loops: int) -> RunResult:
+        """`loops` times: reset (untimed), run the workload (timed in C).
+        elapsed_ns is the sum over loops of the workload alone."""
+        w = self._workload(workload, fraction, seed)
+        out = ffi.new("lb_result *")
+        _check(lib.lb_bench(self._live(), w, loops, out),
+               f"{self.variant} {workload} benchmark")
+        return RunResult(int(out.checksum), int(out.accesses),
+                         int(out.elapsed_ns))
+
+    def footprint(self, workload: str, fraction: float = 1.0,
+                  seed: int = 1) -> Footprint:
+        w = self._workload(workload, fraction, seed)
+        pages = ffi.new("int64_t *")
+        accesses = ffi.new("int64_t *")
+        _check(lib.lb_workload_footprint(self._live(), w, pages, accesses),
+               f"{workload} footprint")
+        return Footprint(int(pages[0]), int(accesses[0]))
+
+    def counters(self) -> Counters:
+        c = ffi.new("lb_counters *")
+        lib.lb_counters_read(self._live(), c)
+        return Counters(int(c.faults), int(c.pages_materialised),
+                        int(c.elements_materialised), int(c.generator_calls),
+                        int(c.max_nesting))
+
+    def clear_counters(self) -> None:
+        lib.lb_counters_clear(self._live())
+
+
+FLOORS: dict[str, str] = {
+    "null-syscall": "a getppid() system call",
+    "mprotect": "mprotect() opening one page of a PROT_NONE region",
+    "sigsegv-roundtrip": "SIGSEGV on a PROT_NONE page, handler skips the load",
+    "first-touch": "first write to a fresh anonymous 4 KiB page",
+}
+
+_FLOOR_FUNCS = {
+    "null-syscall": lib.lb_floor_null_syscall,
+    "mprotect": lib.lb_floor_mprotect,
+    "sigsegv-roundtrip": lib.lb_floor_sigsegv,
+    "first-touch": lib.lb_floor_first_touch,
+}
+
+
+def floor_ns(name: str, iterations: int) -> int:
+    """Total nanoseconds of `iterations` operations of floor `name`."""
+    if name not in _FLOOR_FUNCS:
+        raise ValueError(f"unknown floor {name!r}")
+    ns = int(_FLOOR_FUNCS[name](iterations))
+    if ns < 0:
+        _check(ns, f"floor {name}")
+    return ns

@@ -1,0 +1,155 @@
+"""Tidy tables from a run: one row per case, one per floor; CSV and
+Markdown.  Times are pyperf's medians of the per-loop workload time."""
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import pandas as pd
+
+from lazybench.results import RunData, atomic_write
+from lazybench.suite import format_fraction
+
+CSV_FILE = "results.csv"
+FLOORS_CSV_FILE = "floors.csv"
+REPORT_FILE = "report.md"
+
+
+def _stats(run: RunData, name: str) -> dict[str, float]:
+    bench = run.benchmark(name)
+    if bench is None or bench.get_nvalue() == 0:
+        return {"time_s": float("nan"), "time_mean_s": float("nan"),
+                "time_stdev_s": float("nan"), "values": 0}
+    values = bench.get_values()
+    return {"time_s": bench.median(), "time_mean_s": bench.mean(),
+            "time_stdev_s": bench.stdev() if len(values) > 1 else 0.0,
+            "values": len(values)}
+
+
+def floors_frame(run: RunData) -> pd.DataFrame:
+    rows = []
+    for name, text in run.meta.get("floors", {}).items():
+        s = _stats(run, f"floor/{name}")
+        rows.append({"floor": name, "ns_per_op": s["time_s"] * 1e9,
+                     "stdev_ns": s["time_stdev_s"] * 1e9,
+                     "values": s["values"], "what": text})
+    return pd.DataFrame(rows, columns=["floor", "ns_per_op", "stdev_ns",
+                                       "values", "what"])
+
+
+def cases_frame(run: RunData) -> pd.DataFrame:
+    floors = floors_frame(run).set_index("floor")["ns_per_op"].to_dict()
+    rows: list[dict[str, Any]] = []
+    for rec in run.meta["cases"]:
+        case = rec["case"]
+        s = _stats(run, rec["name"])
+        c = rec["counters"]
+        pages = max(rec["touched_pages"], 1)
+        ns = s["time_s"] * 1e9
+        rows.append({
+            "variant": case["variant"], "generator": case["generator"],
+            "workload": case["workload"], "fraction": case["fraction"],
+            "n": case["n"], "accesses": rec["accesses"],
+            "touched_pages": rec["touched_pages"],
+            "time_s": s["time_s"], "time_stdev_s": s["time_stdev_s"],
+            "values": s["values"],
+            "ns_per_touched_element": ns / max(rec["accesses"], 1),
+            "ns_per_touched_page": ns / pages,
+            "faults": c["faults"],
+            "faults_per_touched_page": c["faults"] / pages,
+            "second_pass_faults": rec["second_pass"]["faults"],
+            "pages_materialised": c["pages_materialised"],
+            "elements_materialised": c["elements_materialised"],
+            "generator_calls": c["generator_calls"],
+            "max_nesting": c["max_nesting"],
+            "minor_faults": rec["rusage"]["minflt"],
+            "vol_ctx_switches": rec["rusage"]["nvcsw"],
+            "invol_ctx_switches": rec["rusage"]["nivcsw"],
+            "build_ms": rec["build_ns"] / 1e6,
+            "page_over_sigsegv_floor":
+                ns / pages / floors.get("sigsegv-roundtrip", float("nan")),
+            "page_over_mprotect_floor":
+                ns / pages / floors.get("mprotect", float("nan")),
+        })
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    keys = ["generator", "workload", "fraction"]
+    eager = df[df.variant == "eager"].set_index(keys)["ns_per_touched_element"]
+    df["x_eager"] = [row.ns_per_touched_element /
+                     eager.get((row.generator, row.workload, row.fraction),
+                               float("nan"))
+                     for row in df.itertuples()]
+    return df
+
+
+def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+    """ns per touched element: one row per (generator, workload, fraction),
+    one column per variant."""
+    t = df.pivot_table(index=["generator", "workload", "fraction"],
+                       columns="variant", values="ns_per_touched_element",
+                       sort=False)
+    t.index = pd.MultiIndex.from_tuples(
+        [(g, w, format_fraction(f)) for g, w, f in t.index],
+        names=["generator", "workload", "touched"])
+    t.columns.name = None
+    return t
+
+
+def _md(df: pd.DataFrame, floatfmt: str = ".3g", index: bool = True) -> str:
+    return df.to_markdown(floatfmt=floatfmt, index=index)
+
+
+def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
+             plots: list[pathlib.Path]) -> str:
+    m = run.meta
+    out = [f"# lazybench run `{m['name']}`", "",
+           f"Profile `{m['profile']}`, {m['created']}, "
+           f"{m['machine'].get('cpu_count')} CPUs, kernel "
+           f"{m['machine'].get('kernel')}, Python {m['machine'].get('python')},"
+           f" Capstone {m['machine'].get('capstone_wheel')}.", "",
+           "Times are pyperf medians of the C workload loop, divided by the "
+           "elements (or distinct pages) the workload touched. Floors were "
+           "measured in the same run.", ""]
+    if m.get("unavailable"):
+        out += ["## Unavailable variants", ""]
+        out += [f"- `{u['variant']}`: {u['reason']}" for u in m["unavailable"]]
+        out.append("")
+    out += ["## Floors", "", _md(floors, index=False), ""]
+    if not df.empty:
+        out += ["## Time per touched element (ns)", "",
+                _md(summary_table(df).reset_index(), index=False), ""]
+        lazy = df[df.variant != "eager"]
+        cols = ["variant", "generator", "workload", "fraction",
+                "ns_per_touched_page", "page_over_sigsegv_floor",
+                "page_over_mprotect_floor", "faults_per_touched_page",
+                "second_pass_faults", "max_nesting", "x_eager"]
+        out += ["## Lazy variants per touched page", "",
+                _md(lazy[cols], index=False), ""]
+        cols = ["variant", "generator", "workload", "fraction", "faults",
+                "pages_materialised", "generator_calls", "minor_faults",
+                "vol_ctx_switches", "invol_ctx_switches", "build_ms"]
+        out += ["## Counters (untimed verification pass)", "",
+                _md(df[cols], index=False), ""]
+    if plots:
+        out += ["## Plots", ""]
+        out += [f"![{p.stem}]({p.as_posix()})" for p in plots]
+        out.append("")
+    return "\n".join(out)
+
+
+def write_report(run: RunData) -> list[pathlib.Path]:
+    """(Re)write the CSVs, plots and Markdown report of a run folder."""
+    from lazybench import plots as plotting
+
+    df = cases_frame(run)
+    floors = floors_frame(run)
+    folder = run.folder
+    atomic_write(folder / CSV_FILE, df.to_csv(index=False).encode())
+    atomic_write(folder / FLOORS_CSV_FILE, floors.to_csv(index=False).encode())
+    pngs = plotting.write_plots(df, folder)
+    rel = [p.relative_to(folder) for p in pngs]
+    atomic_write(folder / REPORT_FILE,
+                 markdown(run, df, floors, rel).encode())
+    return [folder / CSV_FILE, folder / FLOORS_CSV_FILE,
+            folder / REPORT_FILE, *pngs]

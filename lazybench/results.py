@@ -1,0 +1,123 @@
+"""Run folders under results/: written atomically, read back with checks.
+
+A run is built in a hidden temporary folder and renamed into place only
+when complete; single files are replaced with write-to-temp + rename.  The
+folder ``results/baseline`` is only written when asked for explicitly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import time
+from typing import Any
+
+import pyperf
+
+from lazybench.core import LazyBenchError
+
+RUN_FILE = "run.json"
+PYPERF_FILE = "pyperf.json"
+BASELINE = "baseline"
+FORMAT = 1
+
+
+class ResultsError(LazyBenchError):
+    """A results folder or file is missing, corrupt or would be clobbered."""
+
+
+def atomic_write(path: pathlib.Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def new_run_name(profile: str) -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{profile}"
+
+
+class RunFolder:
+    """A run being written: files go to a temporary sibling folder that is
+    renamed to its final name by :meth:`commit`."""
+
+    def __init__(self, results_dir: pathlib.Path, name: str) -> None:
+        if name == BASELINE or not name or "/" in name or name.startswith("."):
+            raise ResultsError(f"invalid run name {name!r}")
+        self.final = results_dir / name
+        if self.final.exists():
+            raise ResultsError(f"{self.final} already exists")
+        results_dir.mkdir(parents=True, exist_ok=True)
+        self.path = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}.",
+                                                  dir=results_dir))
+
+    def commit(self) -> pathlib.Path:
+        os.rename(self.path, self.final)
+        self.path = self.final
+        return self.final
+
+    def discard(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+@dataclasses.dataclass
+class RunData:
+    folder: pathlib.Path
+    meta: dict[str, Any]
+    suite: pyperf.BenchmarkSuite
+
+    def benchmark(self, name: str) -> pyperf.Benchmark | None:
+        try:
+            return self.suite.get_benchmark(name)
+        except KeyError:
+            return None
+
+
+def write_run(folder: pathlib.Path, meta: dict[str, Any],
+              suite: pyperf.BenchmarkSuite) -> None:
+    atomic_write(folder / RUN_FILE,
+                 json.dumps(meta, indent=2, sort_keys=True).encode())
+    fd, tmp = tempfile.mkstemp(prefix=f".{PYPERF_FILE}.", dir=folder)
+    os.close(fd)
+    try:
+        suite.dump(tmp, replace=True)
+        os.replace(tmp, folder / PYPERF_FILE)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_run(folder: pathlib.Path) -> RunData:
+    if not folder.is_dir():
+        raise ResultsError(f"{folder}: no such run folder")
+    run_file = folder / RUN_FILE
+    try:
+        meta = json.loads(run_file.read_text())
+    except FileNotFoundError:
+        raise ResultsError(f"{run_file}: missing") from None
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{run_file}: not valid JSON ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or \
+            not isinstance(meta.get("cases"), list):
+        raise ResultsError(f"{run_file}: not a lazybench run file "
+                           f"(format {FORMAT})")
+    bench_file = folder / PYPERF_FILE
+    if not bench_file.exists():
+        raise ResultsError(f"{bench_file}: missing")
+    try:
+        suite = pyperf.BenchmarkSuite.load(str(bench_file))
+    except Exception as exc:  # pyperf raises many types on bad input
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ResultsError(f"{bench_file}: not a pyperf result ({msg})") \
+            from None
+    return RunData(folder, meta, suite)

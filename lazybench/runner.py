@@ -1,0 +1,72 @@
+"""pyperf harness: every case and every floor is one pyperf benchmark.
+
+A case's time function hands pyperf's loop count to the C core, which
+resets the lazy array (outside the timed part) before every loop, so each
+loop measures faulting into a fresh array, and times only the workload
+loop with clock_gettime.  No Python runs between loops.  Arrays are cached
+per worker process.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import pyperf
+
+from lazybench import core
+from lazybench.suite import FLOOR_INNER_LOOPS, Case
+
+_arrays: dict[Case, core.LazyArray] = {}
+
+
+def _array(case: Case) -> core.LazyArray:
+    arr = _arrays.get(case)
+    if arr is None:
+        arr = core.LazyArray(case.variant, case.n, case.generator,
+                             case.spin, case.seed)
+        _arrays[case] = arr
+    return arr
+
+
+def time_case(loops: int, case: Case) -> float:
+    result = _array(case).bench(case.workload, case.fraction, case.seed, loops)
+    return result.elapsed_ns / 1e9
+
+
+def time_floor(loops: int, name: str) -> float:
+    return core.floor_ns(name, loops * FLOOR_INNER_LOOPS) / 1e9
+
+
+def floor_benchmark_name(name: str) -> str:
+    return f"floor/{name}"
+
+
+def case_metadata(case: Case) -> dict[str, str | int | float]:
+    return {"lazybench_variant": case.variant,
+            "lazybench_generator": case.generator,
+            "lazybench_workload": case.workload,
+            "lazybench_fraction": case.fraction,
+            "lazybench_n": case.n}
+
+
+def bench_all(runner: pyperf.Runner, floors: Sequence[str],
+              cases: Sequence[Case],
+              progress: Callable[[str], None] | None = None,
+              ) -> list[pyperf.Benchmark]:
+    """Register every benchmark with pyperf, in a fixed order (workers find
+    their task by position).  Returns the finished benchmarks in the
+    managing process, nothing in a worker."""
+    done: list[pyperf.Benchmark] = []
+    for name in floors:
+        bench = runner.bench_time_func(floor_benchmark_name(name), time_floor,
+                                       name, inner_loops=FLOOR_INNER_LOOPS)
+        if bench is not None:
+            done.append(bench)
+    for case in cases:
+        bench = runner.bench_time_func(case.name, time_case, case,
+                                       metadata=case_metadata(case))
+        if bench is not None:
+            done.append(bench)
+    for arr in _arrays.values():
+        arr.release()
+    _arrays.clear()
+    return done

@@ -1,0 +1,51 @@
+"""Every workload on every variant and generator reads what eager reads."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from lazybench import core
+from lazybench.suite import FRACTIONS
+
+from conftest import SMALL_N
+
+CASES = list(itertools.product(core.GENERATORS, core.WORKLOADS, FRACTIONS))
+
+
+@pytest.mark.parametrize("variant", [v for v in core.VARIANTS if v != "eager"])
+@pytest.mark.parametrize("generator,workload,fraction", CASES)
+def test_checksum_equals_eager(variant: str, generator: str, workload: str,
+                               fraction: float) -> None:
+    with core.LazyArray("eager", SMALL_N, generator, spin=20) as ref, \
+            core.LazyArray(variant, SMALL_N, generator, spin=20) as arr:
+        expected = ref.run(workload, fraction, seed=5)
+        got = arr.run(workload, fraction, seed=5)
+        again = arr.run(workload, fraction, seed=5)
+    assert got.accesses == expected.accesses > 0
+    assert got.checksum == expected.checksum
+    assert again.checksum == expected.checksum
+
+
+@pytest.mark.parametrize("variant", core.VARIANTS)
+def test_elements_match_eager(variant: str) -> None:
+    with core.LazyArray("eager", SMALL_N, "hash") as ref, \
+            core.LazyArray(variant, SMALL_N, "hash") as arr:
+        for i in (SMALL_N - 1, 0, 511, 512, 1234, SMALL_N // 2):
+            assert arr[i] == ref[i]
+
+
+@pytest.mark.parametrize("variant", core.VARIANTS)
+def test_reset_gives_the_same_values(variant: str) -> None:
+    with core.LazyArray(variant, SMALL_N, "recurrence") as arr:
+        first = arr.run("random", 0.3, seed=9).checksum
+        arr.reset()
+        assert arr.run("random", 0.3, seed=9).checksum == first
+
+
+def test_generators_differ() -> None:
+    sums = set()
+    for g in core.GENERATORS:
+        with core.LazyArray("eager", SMALL_N, g, spin=3) as arr:
+            sums.add(arr.run("seq").checksum)
+    assert len(sums) == len(core.GENERATORS)
