@@ -49,31 +49,9 @@ int64_t lb_floor_null_syscall(int64_t iters)
     return iters > 0 ? time_null_syscall(iters) : LB_EINVAL;
 }
 
-/* Opening one page of a PROT_NONE region, in ascending order: what the
- * sigsegv-mprotect handler does for a sequential scan. */
-int64_t lb_floor_mprotect(int64_t iters)
-{
-    if (iters <= 0)
-        return LB_EINVAL;
-    int64_t total = 0;
-    for (int64_t done = 0; done < iters;) {
-        int64_t chunk = iters - done < CHUNK_PAGES ? iters - done : CHUNK_PAGES;
-        char *p = mmap(NULL, (size_t)chunk * lb_page_size, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED)
-            return LB_ENOMEM;
-        int64_t t0 = now_ns();
-        for (int64_t k = 0; k < chunk; k++)
-            mprotect(p + k * lb_page_size, lb_page_size, PROT_READ);
-        total += now_ns() - t0;
-        munmap(p, (size_t)chunk * lb_page_size);
-        done += chunk;
-    }
-    return total;
-}
-
-/* First write to a fresh anonymous page (4 KiB pages, no THP). */
-int64_t lb_floor_first_touch(int64_t iters)
+/* Time `op` on each of `iters` fresh pages, mapped with `prot` in chunks
+ * (mapping and unmapping are not timed). */
+static int64_t time_per_page(int64_t iters, int prot, void (*op)(char *))
 {
     if (iters <= 0)
         return LB_EINVAL;
@@ -81,19 +59,42 @@ int64_t lb_floor_first_touch(int64_t iters)
     for (int64_t done = 0; done < iters;) {
         int64_t chunk = iters - done < CHUNK_PAGES ? iters - done : CHUNK_PAGES;
         size_t len = (size_t)chunk * lb_page_size;
-        char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        char *p = mmap(NULL, len, prot,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED)
             return LB_ENOMEM;
         madvise(p, len, MADV_NOHUGEPAGE);
         int64_t t0 = now_ns();
         for (int64_t k = 0; k < chunk; k++)
-            ((volatile char *)p)[k * (int64_t)lb_page_size] = 1;
+            op(p + k * (int64_t)lb_page_size);
         total += now_ns() - t0;
         munmap(p, len);
         done += chunk;
     }
     return total;
+}
+
+static void open_page(char *page)
+{
+    mprotect(page, lb_page_size, PROT_READ);
+}
+
+static void touch_page(char *page)
+{
+    *(volatile char *)page = 1;
+}
+
+/* Opening one page of a PROT_NONE region, in ascending order: what the
+ * sigsegv-mprotect handler does for a sequential scan. */
+int64_t lb_floor_mprotect(int64_t iters)
+{
+    return time_per_page(iters, PROT_NONE, open_page);
+}
+
+/* First write to a fresh anonymous page (4 KiB pages, no THP). */
+int64_t lb_floor_first_touch(int64_t iters)
+{
+    return time_per_page(iters, PROT_READ | PROT_WRITE, touch_page);
 }
 
 /* Bare SIGSEGV round trip: fault, enter a handler that only moves the

@@ -56,25 +56,25 @@ def test_lazy_fault_still_works_beside_faulthandler() -> None:
     assert proc.stdout.strip() == "ok"
 
 
-def test_displaced_handler_is_a_clear_error() -> None:
-    code = ("from lazybench import core\n"
-            "arr = core.LazyArray('sigsegv-mprotect', 1 << 14)\n"
-            "import faulthandler; faulthandler.enable()\n"
-            "try:\n"
+def _error_text(setup: str, error: str) -> str:
+    """Run `setup`, then arr.run('seq'); print the message of `error`."""
+    code = (setup + "try:\n"
             "    arr.run('seq')\n"
-            "except core.ArrayStateError as exc:\n"
+            f"except core.{error} as exc:\n"
             "    print(exc)\n")
     proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
-    assert "handler of lazybench was replaced" in proc.stdout
+    return proc.stdout
+
+
+def test_displaced_handler_is_a_clear_error() -> None:
+    setup = ("from lazybench import core\n"
+             "arr = core.LazyArray('sigsegv-mprotect', 1 << 14)\n"
+             "import faulthandler; faulthandler.enable()\n")
+    assert "handler of lazybench was replaced" in \
+        _error_text(setup, "ArrayStateError")
 
 
 def test_use_after_release_is_an_error() -> None:
-    code = (MAKE + "arr.release()\n"
-            "try:\n"
-            "    arr.run('seq')\n"
-            "except core.ArrayStateError as exc:\n"
-            "    print(exc)\n")
-    proc = run_python(code)
-    assert proc.returncode == 0, proc.stderr
-    assert "after release" in proc.stdout
+    assert "after release" in \
+        _error_text(MAKE + "arr.release()\n", "ArrayStateError")
