@@ -49,7 +49,8 @@ def main() -> None:
     fractions = tuple(float(t.rstrip("%")) / 100 for t in _names(args.touched))
     cases = suite.build_cases(variants, _names(args.generators),
                               _names(args.workloads), fractions,
-                              args.elements, args.spin)
+                              args.elements, args.spin,
+                              per_element_generators=core.GENERATORS)
     runner.bench_all(bench_runner, suite.FLOOR_NAMES, cases)
 
 

@@ -14,7 +14,11 @@ int64_t lb_epp = 512;
 
 static const struct lb_variant_ops *const variants[] = {
     &lb_variant_eager,
+    &lb_variant_eager_handles,
     &lb_variant_sigsegv_mprotect,
+    &lb_variant_sigsegv_redirect,
+    &lb_variant_sigsegv_redirect_heal,
+    &lb_variant_sigsegv_redirect_nocache,
 };
 #define NVARIANTS ((int)(sizeof variants / sizeof variants[0]))
 
@@ -69,6 +73,7 @@ void lb_write_stderr(const char *s)
 static void tstate_free(void *p)
 {
     struct lb_tstate *ts = p;
+    lb_decoder_close(ts);
     if (ts->altstack)
         munmap(ts->altstack, LB_ALTSTACK_SIZE + lb_page_size);
     munmap(ts, sizeof *ts);
@@ -255,6 +260,8 @@ int64_t lb_read(lb_array *a, int64_t j)
         }
     }
     switch (a->ops->access) {
+    case LB_ACCESS_HANDLES:
+        return *(const volatile int64_t *)a->handles[j];
     case LB_ACCESS_FLAT:
     default:
         return ((const volatile int64_t *)a->view)[j];
@@ -282,6 +289,9 @@ int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
         if (rc)
             return rc;
     }
+    if (a && a->ops->needs_decoder && lb_decoder_ensure(ts))
+        return fail_status(LB_ENOMEM, "cannot open the Capstone decoder",
+                           NULL);
     if (tstate_altstack(ts))
         return fail_status(LB_ENOMEM, "cannot map the alternate signal stack",
                            NULL);
@@ -328,6 +338,13 @@ int lb_variant_available(int v, char *why, size_t len)
     if (!variants[v]->available)
         return 1;
     return variants[v]->available(why, len);
+}
+
+int64_t lb_variant_granule(int v)
+{
+    if (v < 0 || v >= NVARIANTS)
+        return 0;
+    return variants[v]->granule ? variants[v]->granule : lb_epp;
 }
 
 const char *lb_generator_name(int g)
@@ -464,6 +481,10 @@ void lb_counters_read(const lb_array *a, lb_counters *out)
     out->generator_calls =
         __atomic_load_n(&a->c.generator_calls, __ATOMIC_RELAXED);
     out->max_nesting = __atomic_load_n(&a->c.max_nesting, __ATOMIC_RELAXED);
+    out->decodes = __atomic_load_n(&a->c.decodes, __ATOMIC_RELAXED);
+    out->decode_hits = __atomic_load_n(&a->c.decode_hits, __ATOMIC_RELAXED);
+    out->decode_misses =
+        __atomic_load_n(&a->c.decode_misses, __ATOMIC_RELAXED);
 }
 
 void lb_counters_clear(lb_array *a)

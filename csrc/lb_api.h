@@ -59,6 +59,9 @@ typedef struct lb_counters {
     uint64_t elements_materialised;
     uint64_t generator_calls;
     uint64_t max_nesting;           /* deepest nested lazy fault seen */
+    uint64_t decodes;               /* instructions decoded (redirect) */
+    uint64_t decode_hits;           /* decode cache hits */
+    uint64_t decode_misses;         /* decode cache misses */
 } lb_counters;
 
 /* Variants. */
@@ -66,6 +69,9 @@ int lb_variant_count(void);
 const char *lb_variant_name(int variant);
 /* 1 if usable here; else 0 and a reason in `why`. */
 int lb_variant_available(int variant, char *why, size_t len);
+
+/* Elements one fault materialises (a page, or one element). */
+int64_t lb_variant_granule(int variant);
 
 const char *lb_generator_name(int generator);
 const char *lb_workload_name(int kind);
@@ -77,9 +83,10 @@ int lb_reset(lb_array *a);          /* back to unevaluated (fresh pages) */
 int lb_force(lb_array *a);          /* materialise every element */
 int lb_get(lb_array *a, int64_t i, int64_t *out);
 int lb_run(lb_array *a, const lb_workload *w, lb_result *out);
-/* `loops` times: reset (untimed), then the workload (timed).  out gets the
- * summed workload time and the last loop's checksum. */
-int lb_bench(lb_array *a, const lb_workload *w, int64_t loops,
+/* `loops` times: reset when `reset` is non-zero (untimed), then the
+ * workload (timed).  out gets the summed workload time and the last loop's
+ * checksum.  Without reset every loop after the first is a warm pass. */
+int lb_bench(lb_array *a, const lb_workload *w, int64_t loops, int reset,
              lb_result *out);
 void lb_release(lb_array *a);
 const char *lb_last_error(void);
@@ -103,3 +110,25 @@ int64_t lb_floor_sigsegv(int64_t iters);
 int64_t lb_floor_first_touch(int64_t iters);
 
 const char *lb_capstone_version(void);
+
+/* Instruction-form self-test: element i read by one inline-asm load of
+ * form `form` with register `reg` (0..15: rax rcx rdx rbx rsp rbp rsi rdi
+ * r8..r15) holding the element's address (a handle for sigsegv-redirect).
+ * LB_EINVAL when that form cannot use that register. */
+enum lb_form {
+    LB_FORM_BASE = 0,        /* mov (%R), %rax */
+    LB_FORM_DISP = 1,        /* mov 0x40(%R), %rax */
+    LB_FORM_BASE_INDEX = 2,  /* mov 0x10(%R,%idx,8), %rax */
+    LB_FORM_INDEX = 3,       /* mov (,%R,1), %rax: the address in the index */
+    LB_FORM_ALU = 4,         /* add (%R), %acc */
+    LB_FORM_CMP = 5,         /* cmp (%R), %x: 1 if equal to the expected */
+    LB_FORM_MOVZX = 6,       /* movzbl (%R): low byte */
+    LB_FORM_MOVSX = 7,       /* movslq (%R): low 32 bits sign-extended */
+    LB_FORM_SSE = 8,         /* movsd (%R), %xmm */
+    LB_FORM_AVX = 9,         /* vmovdqu (%R), %ymm: reads elements i..i+3,
+                                returns element i */
+    LB_FORM_STORE = 10,      /* mov %rax, (%R): must be refused */
+    LB_FORM_COUNT = 11
+};
+int lb_selftest_form(lb_array *a, int form, int reg, int64_t i,
+                     int64_t expected, int64_t *out);

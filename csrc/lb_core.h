@@ -22,7 +22,8 @@
 
 /* How a workload reaches element i of a variant. */
 enum lb_access {
-    LB_ACCESS_FLAT = 0      /* a->view[i]: plain loads, faults do the work */
+    LB_ACCESS_FLAT = 0,     /* a->view[i]: plain loads, faults do the work */
+    LB_ACCESS_HANDLES = 1   /* *a->handles[i]: a list of element addresses */
 };
 
 struct lb_variant_ops {
@@ -30,6 +31,9 @@ struct lb_variant_ops {
     int access;                                      /* enum lb_access */
     int signo;                   /* signal its faults arrive by, or 0 */
     int reset_noop;              /* reset changes nothing (eager) */
+    int needs_decoder;           /* its handler decodes instructions */
+    int64_t granule;             /* elements per fault; 0: a page */
+    int flags;                   /* variant options, e.g. LB_REDIRECT_* */
     int (*available)(char *why, size_t len);         /* NULL: always */
     int (*create)(lb_array *a);
     int (*reset)(lb_array *a);
@@ -45,6 +49,9 @@ struct lb_counters_atomic {
     uint64_t elements_materialised;
     uint64_t generator_calls;
     uint64_t max_nesting;
+    uint64_t decodes;
+    uint64_t decode_hits;
+    uint64_t decode_misses;
 };
 
 struct lb_array {
@@ -54,6 +61,7 @@ struct lb_array {
     size_t bytes;                  /* n * 8 rounded up to pages */
     int64_t npages;
     const int64_t *view;           /* LB_ACCESS_FLAT: what workloads read */
+    int64_t *const *handles;       /* LB_ACCESS_HANDLES: the element list */
     void *priv;                    /* the variant's own state */
     struct lb_counters_atomic c;
     uint32_t magic;                /* LB_MAGIC while alive */
@@ -76,6 +84,8 @@ struct lb_tstate {
     struct lb_fill fills[LB_MAX_NEST + 1];
     char *altstack;
     stack_t saved_alt;
+    size_t cs;                     /* this thread's Capstone handle */
+    void *insn;                    /* its preallocated cs_insn */
     char err[512];
 };
 
@@ -142,7 +152,48 @@ static inline void lb_count_max(uint64_t *c, uint64_t v)
         ;
 }
 
+/* Instruction decoding for the redirect variant (decoder.c). */
+struct lb_insn_info {
+    int8_t base;            /* gregs index of the base register, or -1 */
+    int8_t index;           /* gregs index of the index register, or -1 */
+    uint8_t scale;
+    uint8_t size;           /* bytes the memory operand reads */
+    int64_t disp;
+};
+/* Open this thread's decoder (not async-signal-safe: at a guarded entry). */
+int lb_decoder_ensure(struct lb_tstate *ts);
+void lb_decoder_close(struct lb_tstate *ts);
+/* Decode the instruction at rip.  LB_OK, or LB_ELAZY with a message that
+ * names the instruction when it cannot be redirected.  Signal-safe. */
+int lb_decode(uintptr_t rip, struct lb_insn_info *out);
+
+/* Decode cache keyed by instruction address, lock-free (decoder.c). */
+#define LB_DCACHE_SLOTS 1024
+struct lb_dcache_entry {
+    uintptr_t key;
+    int ready;
+    struct lb_insn_info info;
+};
+struct lb_dcache {
+    struct lb_dcache_entry e[LB_DCACHE_SLOTS];
+};
+int lb_dcache_get(struct lb_dcache *c, uintptr_t rip,
+                  struct lb_insn_info *out);
+void lb_dcache_put(struct lb_dcache *c, uintptr_t rip,
+                   const struct lb_insn_info *info);
+
+void lb_fmt_hex(char *buf, size_t size, uint64_t v);
+
+enum {
+    LB_REDIRECT_DECODE_CACHE = 1,
+    LB_REDIRECT_HEAL = 2
+};
+
 extern const struct lb_variant_ops lb_variant_eager;
+extern const struct lb_variant_ops lb_variant_eager_handles;
 extern const struct lb_variant_ops lb_variant_sigsegv_mprotect;
+extern const struct lb_variant_ops lb_variant_sigsegv_redirect;
+extern const struct lb_variant_ops lb_variant_sigsegv_redirect_heal;
+extern const struct lb_variant_ops lb_variant_sigsegv_redirect_nocache;
 
 #endif

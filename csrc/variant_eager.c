@@ -56,6 +56,34 @@ static void eager_release(lb_array *a)
     munmap(a->priv, a->bytes);
 }
 
+/* eager-handles: the same values reached through a list of element
+ * addresses, the access path of sigsegv-redirect: the eager floor for
+ * workloads that read through handles. */
+static int eager_handles_create(lb_array *a)
+{
+    int64_t **list = mmap(NULL, a->bytes, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (list == MAP_FAILED) {
+        lb_set_error("eager-handles: cannot map the list", NULL);
+        return LB_ENOMEM;
+    }
+    int rc = eager_create(a);
+    if (rc) {
+        munmap(list, a->bytes);
+        return rc;
+    }
+    for (int64_t i = 0; i < a->n; i++)
+        list[i] = (int64_t *)a->priv + i;
+    a->handles = list;
+    return LB_OK;
+}
+
+static void eager_handles_release(lb_array *a)
+{
+    munmap((void *)a->handles, a->bytes);
+    eager_release(a);
+}
+
 const struct lb_variant_ops lb_variant_eager = {
     .name = "eager",
     .access = LB_ACCESS_FLAT,
@@ -65,4 +93,15 @@ const struct lb_variant_ops lb_variant_eager = {
     .reset = eager_reset,
     .force = eager_force,
     .release = eager_release,
+};
+
+const struct lb_variant_ops lb_variant_eager_handles = {
+    .name = "eager-handles",
+    .access = LB_ACCESS_HANDLES,
+    .signo = 0,
+    .reset_noop = 1,
+    .create = eager_handles_create,
+    .reset = eager_reset,
+    .force = eager_force,
+    .release = eager_handles_release,
 };

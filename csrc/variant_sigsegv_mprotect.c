@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 enum { PAGE_LAZY = 0, PAGE_FILLING = 1, PAGE_READY = 2 };
@@ -68,12 +69,18 @@ static int open_page(lb_array *a, int64_t page)
     return LB_OK;
 }
 
-static int mprot_fault(lb_array *a, void *addr, void *uc)
+static int mprot_fault(lb_array *a, void *addr, void *ucv)
 {
-    (void)uc;
     struct mprot *m = a->priv;
     int64_t page = (int64_t)(((char *)addr - m->view) / lb_page_size);
     lb_count(&a->c.faults, 1);
+    /* A store would fault again on the opened, read-only page for ever. */
+    const ucontext_t *uc = ucv;
+    if (uc->uc_mcontext.gregs[REG_ERR] & 2) {
+        lb_fail("sigsegv-mprotect: a store to a lazy element (lazy "
+                "elements are read-only)", NULL);
+        return LB_FAULT_NOT_OURS;
+    }
     return open_page(a, page) == LB_OK ? LB_FAULT_HANDLED : LB_FAULT_NOT_OURS;
 }
 

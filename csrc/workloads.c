@@ -91,6 +91,10 @@ static int64_t reads_of(const lb_array *a, const lb_workload *w)
 #define FLAT_READ(base, i) ((base)[(i)])
 LB_DEFINE_WORKLOADS(flat, const int64_t *, FLAT_BASE, FLAT_READ)
 
+#define HANDLES_BASE(a) ((a)->handles)
+#define HANDLES_READ(base, i) (*(base)[(i)])
+LB_DEFINE_WORKLOADS(handles, int64_t *const *, HANDLES_BASE, HANDLES_READ)
+
 static int64_t now_ns(void)
 {
     struct timespec t;
@@ -101,6 +105,8 @@ static int64_t now_ns(void)
 static uint64_t run_any(const lb_array *a, const lb_workload *w, int64_t m)
 {
     switch (a->ops->access) {
+    case LB_ACCESS_HANDLES:
+        return run_handles(a, w, m);
     case LB_ACCESS_FLAT:
     default:
         return run_flat(a, w, m);
@@ -114,16 +120,16 @@ struct run_ctx {
     lb_result *out;
 };
 
-/* Resets happen outside the timed part.  When a reset changes nothing
- * (eager), all loops are timed as one block, so that the clock's own cost
- * does not swamp workloads of a few nanoseconds. */
+/* Resets happen outside the timed part.  When there is no reset to do
+ * (eager, or warm passes), all loops are timed as one block, so that the
+ * clock's own cost does not swamp workloads of a few nanoseconds. */
 static int body_run(lb_array *a, void *p)
 {
     struct run_ctx *ctx = p;
     int64_t m = reads_of(a, ctx->w);
     uint64_t sum = 0;
     int64_t total = 0;
-    if (a->ops->reset_noop) {
+    if (a->ops->reset_noop || !ctx->reset) {
         int64_t t0 = now_ns();
         for (int64_t k = 0; k < ctx->loops; k++) {
             sum = run_any(a, ctx->w, m);
@@ -181,10 +187,10 @@ int lb_run(lb_array *a, const lb_workload *w, lb_result *out)
     return run_loops(a, w, 1, 0, out);
 }
 
-int lb_bench(lb_array *a, const lb_workload *w, int64_t loops,
+int lb_bench(lb_array *a, const lb_workload *w, int64_t loops, int reset,
              lb_result *out)
 {
-    return run_loops(a, w, loops, 1, out);
+    return run_loops(a, w, loops, reset != 0, out);
 }
 
 int lb_workload_footprint(const lb_array *a, const lb_workload *w,

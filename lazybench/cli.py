@@ -225,7 +225,8 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
             unavailable.append({"variant": a.variant, "reason": a.reason})
     _check_size(n)
     cases = suite.build_cases(tuple(chosen), generators, workloads,
-                              fractions, n, args.spin)
+                              fractions, n, args.spin,
+                              profile.per_element_generators)
     floors = suite.FLOOR_NAMES
 
     worker = bool(pyperf_argv)

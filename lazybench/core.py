@@ -63,6 +63,11 @@ def _index(names: tuple[str, ...], name: str, kind: str) -> int:
                          f"{', '.join(names)})") from None
 
 
+def granule(variant: str) -> int:
+    """Elements one fault materialises (a page, or a single element)."""
+    return int(lib.lb_variant_granule(_index(VARIANTS, variant, "variant")))
+
+
 @dataclasses.dataclass(frozen=True)
 class Availability:
     variant: str
@@ -88,6 +93,9 @@ class Counters:
     elements_materialised: int
     generator_calls: int
     max_nesting: int
+    decodes: int
+    decode_hits: int
+    decode_misses: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,15 +183,25 @@ class LazyArray:
                          int(out.elapsed_ns))
 
     def bench(self, workload: str, fraction: float, seed: int,
-              loops: int) -> RunResult:
-        """`loops` times: reset (untimed), run the workload (timed in C).
-        elapsed_ns is the sum over loops of the workload alone."""
+              loops: int, reset: bool = True) -> RunResult:
+        """`loops` times: reset (untimed) unless `reset` is false, then run
+        the workload (timed in C).  elapsed_ns is the sum over loops of the
+        workload alone."""
         w = self._workload(workload, fraction, seed)
         out = ffi.new("lb_result *")
-        _check(lib.lb_bench(self._live(), w, loops, out),
+        _check(lib.lb_bench(self._live(), w, loops, int(reset), out),
                f"{self.variant} {workload} benchmark")
         return RunResult(int(out.checksum), int(out.accesses),
                          int(out.elapsed_ns))
+
+    def selftest_form(self, form: int, reg: int, i: int,
+                      expected: int = 0) -> int:
+        """Read element i with instruction form `form` through register
+        `reg` (see enum lb_form in csrc/lb_api.h)."""
+        out = ffi.new("int64_t *")
+        _check(lib.lb_selftest_form(self._live(), form, reg, i, expected,
+                                    out), f"form {form} register {reg}")
+        return int(out[0])
 
     def footprint(self, workload: str, fraction: float = 1.0,
                   seed: int = 1) -> Footprint:
@@ -197,9 +215,8 @@ class LazyArray:
     def counters(self) -> Counters:
         c = ffi.new("lb_counters *")
         lib.lb_counters_read(self._live(), c)
-        return Counters(int(c.faults), int(c.pages_materialised),
-                        int(c.elements_materialised), int(c.generator_calls),
-                        int(c.max_nesting))
+        return Counters(**{f.name: int(getattr(c, f.name))
+                           for f in dataclasses.fields(Counters)})
 
     def clear_counters(self) -> None:
         lib.lb_counters_clear(self._live())

@@ -49,7 +49,7 @@ def cases_frame(run: RunData) -> pd.DataFrame:
         rows.append({
             "variant": case["variant"], "generator": case["generator"],
             "workload": case["workload"], "fraction": case["fraction"],
-            "n": case["n"], "accesses": rec["accesses"],
+            "warm": bool(case.get("warm", False)), "n": case["n"], "accesses": rec["accesses"],
             "touched_pages": rec["touched_pages"],
             "time_s": s["time_s"], "time_stdev_s": s["time_stdev_s"],
             "values": s["values"],
@@ -57,11 +57,15 @@ def cases_frame(run: RunData) -> pd.DataFrame:
             "ns_per_touched_page": ns / pages,
             "faults": c["faults"],
             "faults_per_touched_page": c["faults"] / pages,
+            "faults_per_access": c["faults"] / max(rec["accesses"], 1),
             "second_pass_faults": rec["second_pass"]["faults"],
             "pages_materialised": c["pages_materialised"],
             "elements_materialised": c["elements_materialised"],
             "generator_calls": c["generator_calls"],
             "max_nesting": c["max_nesting"],
+            "decodes": c.get("decodes", 0),
+            "decode_hits": c.get("decode_hits", 0),
+            "decode_misses": c.get("decode_misses", 0),
             "minor_faults": rec["rusage"]["minflt"],
             "vol_ctx_switches": rec["rusage"]["nvcsw"],
             "invol_ctx_switches": rec["rusage"]["nivcsw"],
@@ -70,22 +74,34 @@ def cases_frame(run: RunData) -> pd.DataFrame:
                 ns / pages / floors.get("sigsegv-roundtrip", float("nan")),
             "page_over_mprotect_floor":
                 ns / pages / floors.get("mprotect", float("nan")),
+            "fault_over_sigsegv_floor":
+                ns / max(c["faults"], 1) /
+                floors.get("sigsegv-roundtrip", float("nan"))
+                if c["faults"] else float("nan"),
         })
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    keys = ["generator", "workload", "fraction"]
-    eager = df[df.variant == "eager"].set_index(keys)["ns_per_touched_element"]
-    df["x_eager"] = [row.ns_per_touched_element /
-                     eager.get((row.generator, row.workload, row.fraction),
-                               float("nan"))
-                     for row in df.itertuples()]
+    for base, column in (("eager", "x_eager"),
+                         ("eager-handles", "x_eager_handles")):
+        df[column] = _ratio_to(df, base)
     return df
 
 
-def summary_table(df: pd.DataFrame) -> pd.DataFrame:
+def _ratio_to(df: pd.DataFrame, base: str) -> list[float]:
+    """ns per touched element over `base`'s for the same case."""
+    keys = ["generator", "workload", "fraction", "warm"]
+    ref = df[df.variant == base].set_index(keys)["ns_per_touched_element"]
+    return [row.ns_per_touched_element /
+            ref.get((row.generator, row.workload, row.fraction, row.warm),
+                    float("nan"))
+            for row in df.itertuples()]
+
+
+def summary_table(df: pd.DataFrame, warm: bool = False) -> pd.DataFrame:
     """ns per touched element: one row per (generator, workload, fraction),
-    one column per variant."""
+    one column per variant; first passes, or warm passes."""
+    df = df[df.warm == warm]
     t = df.pivot_table(index=["generator", "workload", "fraction"],
                        columns="variant", values="ns_per_touched_element",
                        sort=False)
@@ -117,18 +133,27 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
         out.append("")
     out += ["## Floors", "", _md(floors, index=False), ""]
     if not df.empty:
-        out += ["## Time per touched element (ns)", "",
+        out += ["## Time per touched element (ns), first pass", "",
                 _md(summary_table(df).reset_index(), index=False), ""]
-        lazy = df[df.variant != "eager"]
-        cols = ["variant", "generator", "workload", "fraction",
+        if df.warm.any():
+            out += ["## Time per touched element (ns), warm pass over "
+                    "evaluated elements", "",
+                    _md(summary_table(df, warm=True).reset_index(),
+                        index=False), ""]
+        lazy = df[~df.variant.str.startswith("eager")]
+        cols = ["variant", "generator", "workload", "fraction", "warm",
                 "ns_per_touched_page", "page_over_sigsegv_floor",
                 "page_over_mprotect_floor", "faults_per_touched_page",
-                "second_pass_faults", "max_nesting", "x_eager"]
+                "faults_per_access", "fault_over_sigsegv_floor",
+                "second_pass_faults", "max_nesting", "x_eager",
+                "x_eager_handles"]
         out += ["## Lazy variants per touched page", "",
                 _md(lazy[cols], index=False), ""]
-        cols = ["variant", "generator", "workload", "fraction", "faults",
-                "pages_materialised", "generator_calls", "minor_faults",
-                "vol_ctx_switches", "invol_ctx_switches", "build_ms"]
+        cols = ["variant", "generator", "workload", "fraction", "warm",
+                "faults", "pages_materialised", "elements_materialised",
+                "generator_calls", "decodes", "decode_hits", "decode_misses",
+                "minor_faults", "vol_ctx_switches", "invol_ctx_switches",
+                "build_ms"]
         out += ["## Counters (untimed verification pass)", "",
                 _md(df[cols], index=False), ""]
     if plots:

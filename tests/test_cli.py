@@ -10,7 +10,8 @@ import pytest
 
 from conftest import run_cli
 
-SMALL_RUN = ["run", "--quick", "--generators", "hash,recurrence",
+SMALL_RUN = ["run", "--quick", "--variants", "eager,sigsegv-mprotect",
+             "--generators", "hash,recurrence",
              "--workloads", "seq,strided", "--touched", "10,100",
              "--elements", "65536"]
 
@@ -77,9 +78,10 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
                  "plots/time_per_element_recurrence.png"):
         assert (folder / name).exists(), name
     df = pd.read_csv(folder / "results.csv")
-    assert len(df) == 2 * 2 * 2 * 2        # variants x gens x loads x touched
+    assert (~df.warm).sum() == 2 * 2 * 2 * 2  # variants x gens x loads x touched
+    assert df.warm.sum() == 2 * 2 * 2         # at 100 % touched only
     assert df["values"].min() >= 1
-    mp = df[df.variant == "sigsegv-mprotect"]
+    mp = df[(df.variant == "sigsegv-mprotect") & ~df.warm]
     assert (mp.faults_per_touched_page == 1).all()
     assert (mp.second_pass_faults == 0).all()
     assert (df[df.variant == "eager"].faults == 0).all()
@@ -100,7 +102,7 @@ def test_report_rebuilds(small_run: pathlib.Path) -> None:
     proc = run_cli(["report", str(folder)])
     assert proc.returncode == 0, proc.stderr
     assert (folder / "report.md").exists()
-    assert len(pd.read_csv(folder / "results.csv")) == 16
+    assert len(pd.read_csv(folder / "results.csv")) == 24
 
 
 def test_corrupt_run_file_is_one_line(small_run: pathlib.Path,

@@ -7,32 +7,35 @@ import pytest
 from lazybench import core
 
 
-def _n(pages: int) -> int:
-    return pages * core.PAGE_ELEMENTS
+LAZY = [v for v in core.VARIANTS if not v.startswith("eager")]
 
 
 @pytest.mark.parametrize("variant", core.VARIANTS)
 def test_last_first_within_depth(variant: str) -> None:
-    pages = core.MAX_NESTING
-    with core.LazyArray("eager", _n(pages), "recurrence") as ref, \
-            core.LazyArray(variant, _n(pages), "recurrence") as arr:
-        assert arr[_n(pages) - 1] == ref[_n(pages) - 1]
-        if variant != "eager":
+    """One nested fault per granule (page or element), back to element 0."""
+    levels = core.MAX_NESTING
+    n = levels * core.granule(variant)
+    with core.LazyArray("eager", n, "recurrence") as ref, \
+            core.LazyArray(variant, n, "recurrence") as arr:
+        assert arr[n - 1] == ref[n - 1]
+        if variant in LAZY:
             c = arr.counters()
-            assert c.max_nesting == pages
-            assert c.pages_materialised == pages
-            assert c.faults == pages
+            assert c.max_nesting == levels
+            assert c.elements_materialised == n
+            assert c.generator_calls == n
         assert arr.run("seq").checksum == ref.run("seq").checksum
 
 
-def test_beyond_depth_is_a_clear_error_and_the_array_survives() -> None:
-    pages = core.MAX_NESTING + 3
-    with core.LazyArray("eager", _n(pages), "recurrence") as ref, \
-            core.LazyArray("sigsegv-mprotect", _n(pages), "recurrence") as arr:
+@pytest.mark.parametrize("variant", LAZY)
+def test_beyond_depth_is_a_clear_error_and_the_array_survives(
+        variant: str) -> None:
+    n = (core.MAX_NESTING + 3) * core.granule(variant)
+    with core.LazyArray("eager", n, "recurrence") as ref, \
+            core.LazyArray(variant, n, "recurrence") as arr:
         with pytest.raises(core.LazyEvaluationError,
                            match=f"depth of {core.MAX_NESTING}"):
-            arr[_n(pages) - 1]
+            arr[n - 1]
         # The failed chain was given back: the array still works.
         assert arr[0] == ref[0]
         assert arr.run("seq").checksum == ref.run("seq").checksum
-        assert arr[_n(pages) - 1] == ref[_n(pages) - 1]
+        assert arr[n - 1] == ref[n - 1]
