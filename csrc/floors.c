@@ -156,6 +156,25 @@ int64_t lb_floor_sigsegv(int64_t iters)
     return rc ? rc : ctx.ns;
 }
 
+/* Capstone's decode of one load (cs_disasm_iter with detail, plus the
+ * operand analysis the redirect handler does), outside any signal. */
+int64_t lb_floor_decode(int64_t iters)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts || lb_decoder_ensure(ts))
+        return LB_ENOMEM;
+    struct lb_insn_info info;
+    int64_t t0 = now_ns();
+    for (int64_t k = 0; k < iters; k++) {
+        if (lb_decode((uintptr_t)lb_probe_insn, &info))
+            return LB_ELAZY;
+        __asm__ volatile("" : : "r"(&info) : "memory");
+    }
+    return now_ns() - t0;
+}
+
 const char *lb_capstone_version(void)
 {
     static char text[32];

@@ -227,6 +227,7 @@ FLOORS: dict[str, str] = {
     "mprotect": "mprotect() opening one page of a PROT_NONE region",
     "sigsegv-roundtrip": "SIGSEGV on a PROT_NONE page, handler skips the load",
     "first-touch": "first write to a fresh anonymous 4 KiB page",
+    "decode": "Capstone decode of one load and its operand analysis",
 }
 
 _FLOOR_FUNCS = {
@@ -234,6 +235,7 @@ _FLOOR_FUNCS = {
     "mprotect": lib.lb_floor_mprotect,
     "sigsegv-roundtrip": lib.lb_floor_sigsegv,
     "first-touch": lib.lb_floor_first_touch,
+    "decode": lib.lb_floor_decode,
 }
 
 

@@ -112,6 +112,34 @@ def summary_table(df: pd.DataFrame, warm: bool = False) -> pd.DataFrame:
     return t
 
 
+def redirect_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
+    """Per fault, for the redirect variants' first passes: the fault over
+    the bare SIGSEGV floor, and what decoding on every fault adds next to
+    Capstone's decode timed alone."""
+    floor = floors.set_index("floor")["ns_per_op"]
+    cold = df[~df.warm & (df.faults > 0)]
+    rows = []
+    for (g, w, f), grp in cold.groupby(["generator", "workload", "fraction"],
+                                       sort=False):
+        per = grp.set_index("variant")
+        if "sigsegv-redirect" not in per.index:
+            continue
+        fault = (per.loc["sigsegv-redirect", "time_s"] * 1e9 /
+                 per.loc["sigsegv-redirect", "faults"])
+        row = {"generator": g, "workload": w, "fraction": f,
+               "ns_per_fault": fault,
+               "over_sigsegv_floor": fault / floor.get("sigsegv-roundtrip",
+                                                       float("nan"))}
+        if "sigsegv-redirect-nocache" in per.index:
+            nocache = (per.loc["sigsegv-redirect-nocache", "time_s"] * 1e9 /
+                       per.loc["sigsegv-redirect-nocache", "faults"])
+            row["nocache_ns_per_fault"] = nocache
+            row["decode_added_ns"] = nocache - fault
+            row["decode_floor_ns"] = floor.get("decode", float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _md(df: pd.DataFrame, floatfmt: str = ".3g", index: bool = True) -> str:
     return df.to_markdown(floatfmt=floatfmt, index=index)
 
@@ -140,6 +168,10 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
                     "evaluated elements", "",
                     _md(summary_table(df, warm=True).reset_index(),
                         index=False), ""]
+        redirect = redirect_table(df, floors)
+        if not redirect.empty:
+            out += ["## sigsegv-redirect per fault", "",
+                    _md(redirect, index=False), ""]
         lazy = df[~df.variant.str.startswith("eager")]
         cols = ["variant", "generator", "workload", "fraction", "warm",
                 "ns_per_touched_page", "page_over_sigsegv_floor",

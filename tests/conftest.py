@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from typing import Sequence
 
 import pytest
@@ -32,3 +33,23 @@ def run_cli(argv: Sequence[str], cwd: str | os.PathLike[str] | None = None,
 def lazy_variants() -> list[str]:
     return [v for v in core.VARIANTS if v != "eager"
             and core.availability(v).available]
+
+
+def race(arr: core.LazyArray, workload: str, fraction: float = 1.0,
+         seed: int = 1, threads: int = 2) -> list[int]:
+    """Run one workload from several threads at once (cffi drops the GIL
+    around C calls, so they fault on the same elements together); return
+    each thread's checksum."""
+    got: list[int] = []
+    barrier = threading.Barrier(threads)
+
+    def worker() -> None:
+        barrier.wait()
+        got.append(arr.run(workload, fraction, seed).checksum)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return got

@@ -79,7 +79,7 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
         assert (folder / name).exists(), name
     df = pd.read_csv(folder / "results.csv")
     assert (~df.warm).sum() == 2 * 2 * 2 * 2  # variants x gens x loads x touched
-    assert df.warm.sum() == 2 * 2 * 2         # at 100 % touched only
+    assert df.warm.sum() == 2 * 2             # 100 % touched, hash only
     assert df["values"].min() >= 1
     mp = df[(df.variant == "sigsegv-mprotect") & ~df.warm]
     assert (mp.faults_per_touched_page == 1).all()
@@ -88,7 +88,8 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
     assert (df.ns_per_touched_element > 0).all()
     floors = pd.read_csv(folder / "floors.csv")
     assert set(floors.floor) == {"null-syscall", "mprotect",
-                                 "sigsegv-roundtrip", "first-touch"}
+                                 "sigsegv-roundtrip", "first-touch",
+                                 "decode"}
     assert (floors.ns_per_op > 0).all()
     report = (folder / "report.md").read_text()
     assert "![time_per_element_hash](plots/time_per_element_hash.png)" in report
@@ -102,7 +103,7 @@ def test_report_rebuilds(small_run: pathlib.Path) -> None:
     proc = run_cli(["report", str(folder)])
     assert proc.returncode == 0, proc.stderr
     assert (folder / "report.md").exists()
-    assert len(pd.read_csv(folder / "results.csv")) == 24
+    assert len(pd.read_csv(folder / "results.csv")) == 20
 
 
 def test_corrupt_run_file_is_one_line(small_run: pathlib.Path,

@@ -1,14 +1,12 @@
 """Counters: what the core says it did matches what the workload needed."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from lazybench import core
 from lazybench.suite import FRACTIONS
 
-from conftest import SMALL_N, SMALL_PAGES
+from conftest import SMALL_N, SMALL_PAGES, race
 
 
 @pytest.mark.parametrize("workload", core.WORKLOADS)
@@ -68,18 +66,7 @@ def test_two_threads_materialise_each_page_once() -> None:
     with core.LazyArray("eager", SMALL_N, "spin", spin=50) as ref:
         expected = ref.run("random", 1.0, seed=11).checksum
     with core.LazyArray("sigsegv-mprotect", SMALL_N, "spin", spin=50) as arr:
-        got: list[int] = []
-        barrier = threading.Barrier(2)
-
-        def worker() -> None:
-            barrier.wait()
-            got.append(arr.run("random", 1.0, seed=11).checksum)
-
-        threads = [threading.Thread(target=worker) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        got = race(arr, "random", 1.0, seed=11)
         c = arr.counters()
     assert got == [expected, expected]
     assert c.pages_materialised == SMALL_PAGES

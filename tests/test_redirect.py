@@ -2,14 +2,12 @@
 threads and the instructions it must refuse."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from lazybench import core
 from lazybench._core import lib
 
-from conftest import SMALL_N, run_python
+from conftest import SMALL_N, race, run_python
 
 REDIRECT = [v for v in core.VARIANTS if v.startswith("sigsegv-redirect")]
 FAULTING = [v for v in core.VARIANTS if not v.startswith("eager")]
@@ -123,18 +121,7 @@ def test_two_threads_evaluate_each_thunk_once(variant: str) -> None:
     with core.LazyArray("eager", SMALL_N, "spin", spin=20) as ref:
         expected = ref.run("seq", 1.0).checksum
     with core.LazyArray(variant, SMALL_N, "spin", spin=20) as arr:
-        got: list[int] = []
-        barrier = threading.Barrier(2)
-
-        def worker() -> None:
-            barrier.wait()
-            got.append(arr.run("seq", 1.0).checksum)
-
-        threads = [threading.Thread(target=worker) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        got = race(arr, "seq")
         c = arr.counters()
     assert got == [expected, expected]
     assert c.generator_calls == c.elements_materialised == SMALL_N
