@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -19,6 +20,10 @@ static const struct lb_variant_ops *const variants[] = {
     &lb_variant_sigsegv_redirect,
     &lb_variant_sigsegv_redirect_heal,
     &lb_variant_sigsegv_redirect_nocache,
+    &lb_variant_uffd_sigbus,
+    &lb_variant_uffd_thread_same,
+    &lb_variant_uffd_thread_other,
+    &lb_variant_uffd_thread_unpinned,
 };
 #define NVARIANTS ((int)(sizeof variants / sizeof variants[0]))
 
@@ -74,6 +79,8 @@ static void tstate_free(void *p)
 {
     struct lb_tstate *ts = p;
     lb_decoder_close(ts);
+    if (ts->scratch)
+        munmap(ts->scratch, LB_SCRATCH_BYTES);
     if (ts->altstack)
         munmap(ts->altstack, LB_ALTSTACK_SIZE + lb_page_size);
     munmap(ts, sizeof *ts);
@@ -120,6 +127,18 @@ static int tstate_altstack(struct lb_tstate *ts)
     mprotect(p, lb_page_size, PROT_NONE);
     ts->altstack = p;
     return 0;
+}
+
+char *lb_scratch(struct lb_tstate *ts, int depth)
+{
+    if (!ts->scratch) {
+        void *p = mmap(NULL, LB_SCRATCH_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        ts->scratch = p;
+    }
+    return ts->scratch + (size_t)depth * LB_MAX_FAULT_AROUND * lb_page_size;
 }
 
 /* ---- errors ------------------------------------------------------------- */
@@ -268,6 +287,51 @@ int64_t lb_read(lb_array *a, int64_t j)
     }
 }
 
+/* ---- page states ---------------------------------------------------- */
+
+int64_t lb_claim_run(lb_array *a, uint8_t *state, int64_t page,
+                     uint8_t *seen)
+{
+    uint8_t expect = LB_PAGE_LAZY;
+    if (!__atomic_compare_exchange_n(&state[page], &expect, LB_PAGE_FILLING,
+                                     0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        *seen = expect;
+        return -1;
+    }
+    int64_t last = page;
+    while (last + 1 < a->npages && last + 1 - page < a->p.fault_around) {
+        expect = LB_PAGE_LAZY;
+        if (!__atomic_compare_exchange_n(&state[last + 1], &expect,
+                                         LB_PAGE_FILLING, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            break;
+        last++;
+    }
+    return last;
+}
+
+void lb_set_pages(uint8_t *state, int64_t first, int64_t last, uint8_t to)
+{
+    for (int64_t p = first; p <= last; p++)
+        __atomic_store_n(&state[p], to, __ATOMIC_RELEASE);
+}
+
+int lb_wait_page(lb_array *a, uint8_t *state, int64_t page)
+{
+    int64_t lo = page * lb_epp;
+    int64_t hi = lo + lb_epp < a->n ? lo + lb_epp : a->n;
+    if (lb_filling_here(a, lo, hi)) {
+        lb_fail("cyclic lazy dependency: a page's generator reads an "
+                "element of the same page that is not computed yet", NULL);
+        return LB_ELAZY;
+    }
+    /* Another thread computes it: wait until it is ready (or was given
+     * back after an error, then the access is retried). */
+    while (__atomic_load_n(&state[page], __ATOMIC_ACQUIRE) == LB_PAGE_FILLING)
+        sched_yield();
+    return LB_OK;
+}
+
 /* ---- guarded entry points ----------------------------------------------- */
 
 /* Runs body on this thread's own alternate signal stack (big enough for
@@ -301,6 +365,8 @@ int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
     if (sigaltstack(&ours, &ts->saved_alt))
         return fail_status(LB_ESYS, "sigaltstack failed", NULL);
 
+    if (a && a->ops->enter)
+        a->ops->enter(a);
     volatile int rc = LB_OK;
     if (sigsetjmp(ts->env, 1) == 0) {
         ts->armed = 1;
@@ -311,6 +377,8 @@ int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
     }
     ts->armed = 0;
     ts->depth = 0;
+    if (a && a->ops->leave)
+        a->ops->leave(a);
     stack_t back = ts->saved_alt;
     back.ss_flags &= ~SS_ONSTACK;
     sigaltstack(&back, NULL);
@@ -338,6 +406,20 @@ int lb_variant_available(int v, char *why, size_t len)
     if (!variants[v]->available)
         return 1;
     return variants[v]->available(why, len);
+}
+
+int lb_variant_supports(int v, const lb_params *p, char *why, size_t len)
+{
+    if (v < 0 || v >= NVARIANTS) {
+        lb_strlcpy(why, "unknown variant", len);
+        return 0;
+    }
+    return !variants[v]->supports || variants[v]->supports(p, why, len);
+}
+
+int lb_variant_fault_around(int v)
+{
+    return v >= 0 && v < NVARIANTS && variants[v]->fault_around;
 }
 
 int64_t lb_variant_granule(int v)
@@ -394,15 +476,28 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
     if (params->spin < 0 || params->spin > LB_MAX_SPIN)
         return fail_status(LB_EINVAL, "spin must be between 0 and 1000000",
                            NULL);
+    if (params->fault_around < 0 ||
+        params->fault_around > LB_MAX_FAULT_AROUND)
+        return fail_status(LB_EINVAL,
+                           "fault-around must be between 1 and 64 pages",
+                           NULL);
+    if (params->fault_around > 1 && !variants[variant]->fault_around)
+        return fail_status(LB_EINVAL, variants[variant]->name,
+                           " has no fault-around");
     char why[256] = "";
     if (!lb_variant_available(variant, why, sizeof why))
         return fail_status(LB_EUNAVAIL, "variant unavailable: ", why);
+    if (variants[variant]->supports &&
+        !variants[variant]->supports(params, why, sizeof why))
+        return fail_status(LB_EUNAVAIL, why, NULL);
 
     lb_array *a = calloc(1, sizeof *a);
     if (!a)
         return fail_status(LB_ENOMEM, "out of memory", NULL);
     a->ops = variants[variant];
     a->p = *params;
+    if (a->p.fault_around < 1)
+        a->p.fault_around = 1;
     a->n = params->n;
     size_t raw = (size_t)params->n * sizeof(int64_t);
     a->bytes = (raw + lb_page_size - 1) & ~(lb_page_size - 1);

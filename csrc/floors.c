@@ -175,6 +175,78 @@ int64_t lb_floor_decode(int64_t iters)
     return now_ns() - t0;
 }
 
+/* UFFDIO_COPY of one page into a registered missing page, no fault. */
+int64_t lb_floor_uffdio_copy(int64_t iters)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    char why[200];
+    int fd = lb_uffd_open(0, why, sizeof why);
+    if (fd < 0) {
+        lb_set_error(why, NULL);
+        return LB_EUNAVAIL;
+    }
+    char *src = mmap(NULL, lb_page_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (src == MAP_FAILED) {
+        close(fd);
+        return LB_ENOMEM;
+    }
+    memset(src, 7, lb_page_size);
+    int64_t total = 0;
+    for (int64_t done = 0; done < iters && total >= 0;) {
+        int64_t chunk = iters - done < CHUNK_PAGES ? iters - done : CHUNK_PAGES;
+        size_t len = (size_t)chunk * lb_page_size;
+        char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            total = LB_ENOMEM;
+            break;
+        }
+        madvise(p, len, MADV_NOHUGEPAGE);
+        if (lb_uffd_register(fd, p, len)) {
+            munmap(p, len);
+            total = LB_ESYS;
+            break;
+        }
+        int64_t t0 = now_ns();
+        for (int64_t k = 0; k < chunk; k++)
+            lb_uffd_copy(fd, p + k * (int64_t)lb_page_size, src, lb_page_size);
+        total += now_ns() - t0;
+        munmap(p, len);
+        done += chunk;
+    }
+    munmap(src, lb_page_size);
+    close(fd);
+    return total;
+}
+
+/* Computing one page of the hash generator into a buffer: the work every
+ * variant does per materialised page, without any fault. */
+int64_t lb_floor_page_compute(int64_t iters)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    lb_array page;
+    memset(&page, 0, sizeof page);
+    page.ops = &lb_variant_eager;
+    page.p.generator = LB_GEN_HASH;
+    page.p.seed = 1;
+    page.n = lb_epp;
+    int64_t *buf = mmap(NULL, lb_page_size, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        return LB_ENOMEM;
+    int64_t t0 = now_ns();
+    for (int64_t k = 0; k < iters; k++) {
+        lb_fill_range(&page, 0, lb_epp, buf);
+        __asm__ volatile("" : : "r"(buf) : "memory");
+    }
+    int64_t total = now_ns() - t0;
+    munmap(buf, lb_page_size);
+    return total;
+}
+
 const char *lb_capstone_version(void)
 {
     static char text[32];

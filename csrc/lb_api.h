@@ -39,6 +39,7 @@ typedef struct lb_params {
     int generator;          /* enum lb_generator */
     int64_t spin;           /* rounds for LB_GEN_SPIN */
     uint64_t seed;          /* generator seed */
+    int64_t fault_around;   /* pages one fault materialises (0 or 1: one) */
 } lb_params;
 
 typedef struct lb_workload {
@@ -70,6 +71,11 @@ const char *lb_variant_name(int variant);
 /* 1 if usable here; else 0 and a reason in `why`. */
 int lb_variant_available(int variant, char *why, size_t len);
 
+/* 1 if the variant runs with these parameters; else 0 and why. */
+int lb_variant_supports(int variant, const lb_params *params, char *why,
+                        size_t len);
+/* 1 if the variant honours lb_params.fault_around. */
+int lb_variant_fault_around(int variant);
 /* Elements one fault materialises (a page, or one element). */
 int64_t lb_variant_granule(int variant);
 
@@ -109,6 +115,8 @@ int64_t lb_floor_mprotect(int64_t iters);
 int64_t lb_floor_sigsegv(int64_t iters);
 int64_t lb_floor_first_touch(int64_t iters);
 int64_t lb_floor_decode(int64_t iters);
+int64_t lb_floor_uffdio_copy(int64_t iters);
+int64_t lb_floor_page_compute(int64_t iters);
 
 const char *lb_capstone_version(void);
 

@@ -8,6 +8,8 @@
 #endif
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include "lb_api.h"
@@ -19,6 +21,11 @@
 #define LB_MAX_NEST 512
 #define LB_NEST_STACK_BYTES (16 * 1024)
 #define LB_ALTSTACK_SIZE ((size_t)LB_MAX_NEST * LB_NEST_STACK_BYTES)
+/* Fault-around limit, and the per-thread buffer pages are computed into
+ * before UFFDIO_COPY: one batch per nesting level, committed as used. */
+#define LB_MAX_FAULT_AROUND 64
+#define LB_SCRATCH_BYTES ((size_t)(LB_MAX_NEST + 1) * LB_MAX_FAULT_AROUND * 4096)
+
 
 /* How a workload reaches element i of a variant. */
 enum lb_access {
@@ -34,6 +41,12 @@ struct lb_variant_ops {
     int needs_decoder;           /* its handler decodes instructions */
     int64_t granule;             /* elements per fault; 0: a page */
     int flags;                   /* variant options, e.g. LB_REDIRECT_* */
+    int fault_around;            /* honours lb_params.fault_around */
+    /* Refuse parameters the variant cannot run (NULL: accepts all). */
+    int (*supports)(const lb_params *p, char *why, size_t len);
+    /* Around every guarded call on this array (NULL: nothing). */
+    void (*enter)(lb_array *a);
+    void (*leave)(lb_array *a);
     int (*available)(char *why, size_t len);         /* NULL: always */
     int (*create)(lb_array *a);
     int (*reset)(lb_array *a);
@@ -84,6 +97,9 @@ struct lb_tstate {
     struct lb_fill fills[LB_MAX_NEST + 1];
     char *altstack;
     stack_t saved_alt;
+    char *scratch;                 /* LB_SCRATCH_BYTES for page fills */
+    cpu_set_t saved_cpus;          /* affinity before a pinned call */
+    int cpus_saved;
     size_t cs;                     /* this thread's Capstone handle */
     void *insn;                    /* its preallocated cs_insn */
     char err[512];
@@ -93,6 +109,9 @@ extern size_t lb_page_size;
 extern int64_t lb_epp;                             /* elements per page */
 
 struct lb_tstate *lb_tstate_get(void);           /* allocates if needed */
+/* Scratch for nesting level `depth` of this thread (mapped at the guarded
+ * entry, or by the handler of a thread that never entered). */
+char *lb_scratch(struct lb_tstate *ts, int depth);
 struct lb_tstate *lb_tstate_peek(void);          /* never allocates */
 
 /* Materialise elements [lo, hi) of `a` into buf (buf[0] is element lo),
@@ -125,6 +144,18 @@ int lb_guarded(lb_array *a, lb_body_fn body, void *ctx);
 void lb_fail(const char *msg, const char *detail);
 void lb_set_error(const char *msg, const char *detail);
 void lb_unwind_fills(struct lb_tstate *ts);
+
+/* Per-page state words shared by the page-granular variants. */
+enum { LB_PAGE_LAZY = 0, LB_PAGE_FILLING = 1, LB_PAGE_READY = 2 };
+/* Claim `page` and, with fault-around k, up to k-1 lazy pages after it.
+ * Returns the last page claimed, or -1 (with *seen, the page's state) when
+ * `page` was not lazy. */
+int64_t lb_claim_run(lb_array *a, uint8_t *state, int64_t page,
+                     uint8_t *seen);
+void lb_set_pages(uint8_t *state, int64_t first, int64_t last, uint8_t to);
+/* `page` is being filled by another thread (or this one: a cycle, which
+ * fails): wait until it is not.  LB_OK, or LB_ELAZY. */
+int lb_wait_page(lb_array *a, uint8_t *state, int64_t page);
 
 /* Signal dispatch shared by the fault-driven variants (sigdispatch.c). */
 typedef int (*lb_fault_fn)(lb_array *a, void *addr, void *ucontext);
@@ -193,6 +224,36 @@ extern const struct lb_variant_ops lb_variant_eager;
 extern const struct lb_variant_ops lb_variant_eager_handles;
 extern const struct lb_variant_ops lb_variant_sigsegv_mprotect;
 extern const struct lb_variant_ops lb_variant_sigsegv_redirect;
+extern const struct lb_variant_ops lb_variant_uffd_sigbus;
+extern const struct lb_variant_ops lb_variant_uffd_thread_same;
+extern const struct lb_variant_ops lb_variant_uffd_thread_other;
+extern const struct lb_variant_ops lb_variant_uffd_thread_unpinned;
+
+/* userfaultfd helpers (uffd.c). */
+int lb_uffd_open(int features, char *why, size_t len);  /* fd or -1 */
+int lb_uffd_available(char *why, size_t len);
+int lb_uffd_register(int fd, void *start, size_t len);
+int lb_uffd_copy(int fd, void *dst, const void *src, size_t len);
+int lb_uffd_wake(int fd, void *start, size_t len);
+
+/* A lazy array on userfaultfd missing pages (a->priv of the uffd
+ * variants). */
+struct lb_uffd {
+    int fd;
+    char *region;
+    uint8_t *state;                /* LB_PAGE_* per page */
+    int stopfd;                    /* uffd-thread: eventfd to stop it */
+    pthread_t thread;
+    int has_thread;
+    pthread_mutex_t lock;          /* uffd-thread: held while resolving */
+    int handler_cpu, caller_cpu;   /* -1: unpinned */
+};
+int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out);
+void lb_uffd_destroy(lb_array *a, struct lb_uffd *u);
+int lb_uffd_reset(lb_array *a);
+int lb_uffd_fill_run(lb_array *a, int64_t page, int64_t last, char *scratch);
+void lb_uffd_abort_fill(lb_array *a, int64_t lo, int64_t hi);
+int lb_uffd_force(lb_array *a, int (*open_page)(lb_array *, int64_t));
 extern const struct lb_variant_ops lb_variant_sigsegv_redirect_heal;
 extern const struct lb_variant_ops lb_variant_sigsegv_redirect_nocache;
 

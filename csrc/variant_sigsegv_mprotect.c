@@ -19,8 +19,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-enum { PAGE_LAZY = 0, PAGE_FILLING = 1, PAGE_READY = 2 };
-
 struct mprot {
     int fd;
     char *view;             /* PROT_NONE until a page is materialised */
@@ -31,41 +29,31 @@ struct mprot {
 static int open_page(lb_array *a, int64_t page)
 {
     struct mprot *m = a->priv;
-    uint8_t expect = PAGE_LAZY;
+    uint8_t seen = LB_PAGE_LAZY;
+    int64_t last = lb_claim_run(a, m->state, page, &seen);
     int64_t lo = page * lb_epp;
-    int64_t hi = lo + lb_epp < a->n ? lo + lb_epp : a->n;
-    if (__atomic_compare_exchange_n(&m->state[page], &expect, PAGE_FILLING,
-                                    0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    if (last >= 0) {
+        int64_t hi = (last + 1) * lb_epp < a->n ? (last + 1) * lb_epp : a->n;
         int rc = lb_fill_range(a, lo, hi, m->fill + lo);
         if (rc) {
-            __atomic_store_n(&m->state[page], PAGE_LAZY, __ATOMIC_RELEASE);
+            lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
             return rc;
         }
-        if (mprotect(m->view + page * lb_page_size, lb_page_size,
-                     PROT_READ)) {
-            __atomic_store_n(&m->state[page], PAGE_LAZY, __ATOMIC_RELEASE);
+        if (mprotect(m->view + page * lb_page_size,
+                     (size_t)(last - page + 1) * lb_page_size, PROT_READ)) {
+            lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
             lb_fail("sigsegv-mprotect: mprotect failed",
                     errno == ENOMEM ? " with ENOMEM (vm.max_map_count "
                                       "reached?)" : NULL);
             return LB_ESYS;
         }
-        __atomic_store_n(&m->state[page], PAGE_READY, __ATOMIC_RELEASE);
-        lb_count(&a->c.pages_materialised, 1);
+        lb_set_pages(m->state, page, last, LB_PAGE_READY);
+        lb_count(&a->c.pages_materialised, (uint64_t)(last - page + 1));
         lb_count(&a->c.elements_materialised, (uint64_t)(hi - lo));
         return LB_OK;
     }
-    if (expect == PAGE_FILLING) {
-        if (lb_filling_here(a, lo, hi)) {
-            lb_fail("cyclic lazy dependency: a page's generator reads an "
-                    "element of the same page that is not computed yet", NULL);
-            return LB_ELAZY;
-        }
-        /* Another thread computes it: wait until it is open (or was given
-         * back after an error, then this thread retries the access). */
-        while (__atomic_load_n(&m->state[page], __ATOMIC_ACQUIRE) ==
-               PAGE_FILLING)
-            sched_yield();
-    }
+    if (seen == LB_PAGE_FILLING)
+        return lb_wait_page(a, m->state, page);
     return LB_OK;
 }
 
@@ -86,9 +74,8 @@ static int mprot_fault(lb_array *a, void *addr, void *ucv)
 
 static void mprot_abort_fill(lb_array *a, int64_t lo, int64_t hi)
 {
-    (void)hi;
     struct mprot *m = a->priv;
-    __atomic_store_n(&m->state[lo / lb_epp], PAGE_LAZY, __ATOMIC_RELEASE);
+    lb_set_pages(m->state, lo / lb_epp, (hi - 1) / lb_epp, LB_PAGE_LAZY);
 }
 
 static long max_map_count(void)
@@ -169,7 +156,7 @@ static int mprot_reset(lb_array *a)
         lb_set_error("sigsegv-mprotect: reset failed: ", strerror(errno));
         return LB_ESYS;
     }
-    memset(m->state, PAGE_LAZY, (size_t)a->npages);
+    memset(m->state, LB_PAGE_LAZY, (size_t)a->npages);
     return LB_OK;
 }
 
@@ -198,4 +185,5 @@ const struct lb_variant_ops lb_variant_sigsegv_mprotect = {
     .force = mprot_force,
     .release = mprot_release,
     .abort_fill = mprot_abort_fill,
+    .fault_around = 1,
 };

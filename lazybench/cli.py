@@ -227,7 +227,7 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
     cases = suite.build_cases(tuple(chosen), generators, workloads,
                               fractions, n, args.spin,
                               profile.per_element_generators)
-    floors = suite.FLOOR_NAMES
+    floors = tuple(f for f in suite.FLOOR_NAMES if core.floor_available(f))
 
     worker = bool(pyperf_argv)
     bench_runner = pyperf.Runner(

@@ -63,6 +63,21 @@ def _index(names: tuple[str, ...], name: str, kind: str) -> int:
                          f"{', '.join(names)})") from None
 
 
+def supports(variant: str, generator: str) -> Availability:
+    """Whether `variant` runs `generator` (uffd-thread refuses recurrence)."""
+    v = _index(VARIANTS, variant, "variant")
+    g = _index(GENERATORS, generator, "generator")
+    params = ffi.new("lb_params *", {"n": 1, "generator": g})
+    why = ffi.new("char[256]")
+    ok = bool(lib.lb_variant_supports(v, params, why, 256))
+    return Availability(variant, ok, "" if ok else ffi.string(why).decode())
+
+
+def has_fault_around(variant: str) -> bool:
+    return bool(lib.lb_variant_fault_around(
+        _index(VARIANTS, variant, "variant")))
+
+
 def granule(variant: str) -> int:
     """Elements one fault materialises (a page, or a single element)."""
     return int(lib.lb_variant_granule(_index(VARIANTS, variant, "variant")))
@@ -119,13 +134,15 @@ class LazyArray:
     """
 
     def __init__(self, variant: str, n: int, generator: str = "hash",
-                 spin: int = 100, seed: int = 1) -> None:
+                 spin: int = 100, seed: int = 1,
+                 fault_around: int = 1) -> None:
         self.variant = variant
         self.generator = generator
         v = _index(VARIANTS, variant, "variant")
         g = _index(GENERATORS, generator, "generator")
         params = ffi.new("lb_params *", {"n": n, "generator": g,
-                                         "spin": spin, "seed": seed})
+                                         "spin": spin, "seed": seed,
+                                         "fault_around": fault_around})
         out = ffi.new("lb_array **")
         _check(lib.lb_create(v, params, out), f"creating a {variant} array")
         self._ptr: Any = out[0]
@@ -228,6 +245,8 @@ FLOORS: dict[str, str] = {
     "sigsegv-roundtrip": "SIGSEGV on a PROT_NONE page, handler skips the load",
     "first-touch": "first write to a fresh anonymous 4 KiB page",
     "decode": "Capstone decode of one load and its operand analysis",
+    "uffdio-copy": "UFFDIO_COPY of one page into a missing page, no fault",
+    "page-compute": "computing one page of the hash generator, no fault",
 }
 
 _FLOOR_FUNCS = {
@@ -236,7 +255,16 @@ _FLOOR_FUNCS = {
     "sigsegv-roundtrip": lib.lb_floor_sigsegv,
     "first-touch": lib.lb_floor_first_touch,
     "decode": lib.lb_floor_decode,
+    "uffdio-copy": lib.lb_floor_uffdio_copy,
+    "page-compute": lib.lb_floor_page_compute,
 }
+
+
+def floor_available(name: str) -> bool:
+    """Floors of a kernel feature that may be refused (userfaultfd)."""
+    if name == "uffdio-copy":
+        return availability("uffd-sigbus").available
+    return True
 
 
 def floor_ns(name: str, iterations: int) -> int:

@@ -18,7 +18,7 @@ PLOTS_DIR = "plots"
 
 
 def _figure(df: pd.DataFrame, generator: str) -> plt.Figure:
-    sub = df[(df.generator == generator) & ~df.warm]
+    sub = df[(df.generator == generator) & ~df.warm & (df.fault_around == 1)]
     workloads = list(dict.fromkeys(sub.workload))
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads),
                                                         3.6), squeeze=False)

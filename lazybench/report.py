@@ -49,7 +49,8 @@ def cases_frame(run: RunData) -> pd.DataFrame:
         rows.append({
             "variant": case["variant"], "generator": case["generator"],
             "workload": case["workload"], "fraction": case["fraction"],
-            "warm": bool(case.get("warm", False)), "n": case["n"], "accesses": rec["accesses"],
+            "warm": bool(case.get("warm", False)),
+            "fault_around": int(case.get("fault_around", 1)), "n": case["n"], "accesses": rec["accesses"],
             "touched_pages": rec["touched_pages"],
             "time_s": s["time_s"], "time_stdev_s": s["time_stdev_s"],
             "values": s["values"],
@@ -69,6 +70,12 @@ def cases_frame(run: RunData) -> pd.DataFrame:
             "minor_faults": rec["rusage"]["minflt"],
             "vol_ctx_switches": rec["rusage"]["nvcsw"],
             "invol_ctx_switches": rec["rusage"]["nivcsw"],
+            "vol_ctx_per_fault":
+                rec["rusage"]["nvcsw"] / c["faults"] if c["faults"]
+                else float("nan"),
+            "invol_ctx_per_fault":
+                rec["rusage"]["nivcsw"] / c["faults"] if c["faults"]
+                else float("nan"),
             "build_ms": rec["build_ns"] / 1e6,
             "page_over_sigsegv_floor":
                 ns / pages / floors.get("sigsegv-roundtrip", float("nan")),
@@ -91,17 +98,37 @@ def cases_frame(run: RunData) -> pd.DataFrame:
 def _ratio_to(df: pd.DataFrame, base: str) -> list[float]:
     """ns per touched element over `base`'s for the same case."""
     keys = ["generator", "workload", "fraction", "warm"]
-    ref = df[df.variant == base].set_index(keys)["ns_per_touched_element"]
+    ref = df[(df.variant == base) & (df.fault_around == 1)] \
+        .set_index(keys)["ns_per_touched_element"]
     return [row.ns_per_touched_element /
             ref.get((row.generator, row.workload, row.fraction, row.warm),
                     float("nan"))
             for row in df.itertuples()]
 
 
+def fault_around_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Sequential scans at each fault-around: ns and faults per touched
+    page, and the time per page over the same variant's fault-around 1."""
+    fa = df[~df.warm & (df.workload == "seq")]
+    fa = fa[fa.variant.isin(fa[fa.fault_around > 1].variant)]
+    if fa.empty:
+        return fa
+    fa = fa[fa.fraction == fa.fraction.max()]
+    base = fa[fa.fault_around == 1].set_index(["variant", "generator"])
+    out = fa[["variant", "generator", "fault_around", "ns_per_touched_page",
+              "faults_per_touched_page"]].copy()
+    out["over_fault_around_1"] = [
+        row.ns_per_touched_page /
+        base["ns_per_touched_page"].get((row.variant, row.generator),
+                                        float("nan"))
+        for row in out.itertuples()]
+    return out.sort_values(["variant", "fault_around"])
+
+
 def summary_table(df: pd.DataFrame, warm: bool = False) -> pd.DataFrame:
     """ns per touched element: one row per (generator, workload, fraction),
     one column per variant; first passes, or warm passes."""
-    df = df[df.warm == warm]
+    df = df[(df.warm == warm) & (df.fault_around == 1)]
     t = df.pivot_table(index=["generator", "workload", "fraction"],
                        columns="variant", values="ns_per_touched_element",
                        sort=False)
@@ -117,22 +144,25 @@ def redirect_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
     the bare SIGSEGV floor, and what decoding on every fault adds next to
     Capstone's decode timed alone."""
     floor = floors.set_index("floor")["ns_per_op"]
-    cold = df[~df.warm & (df.faults > 0)]
+    cold = df[~df.warm & (df.faults > 0) & (df.fault_around == 1)]
     rows = []
     for (g, w, f), grp in cold.groupby(["generator", "workload", "fraction"],
                                        sort=False):
         per = grp.set_index("variant")
         if "sigsegv-redirect" not in per.index:
             continue
-        fault = (per.loc["sigsegv-redirect", "time_s"] * 1e9 /
-                 per.loc["sigsegv-redirect", "faults"])
+        times, faults = per["time_s"].to_dict(), per["faults"].to_dict()
+
+        def per_fault(variant: str) -> float:
+            return float(times[variant]) * 1e9 / float(faults[variant])
+
+        fault = per_fault("sigsegv-redirect")
         row = {"generator": g, "workload": w, "fraction": f,
                "ns_per_fault": fault,
                "over_sigsegv_floor": fault / floor.get("sigsegv-roundtrip",
                                                        float("nan"))}
         if "sigsegv-redirect-nocache" in per.index:
-            nocache = (per.loc["sigsegv-redirect-nocache", "time_s"] * 1e9 /
-                       per.loc["sigsegv-redirect-nocache", "faults"])
+            nocache = per_fault("sigsegv-redirect-nocache")
             row["nocache_ns_per_fault"] = nocache
             row["decode_added_ns"] = nocache - fault
             row["decode_floor_ns"] = floor.get("decode", float("nan"))
@@ -172,8 +202,13 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
         if not redirect.empty:
             out += ["## sigsegv-redirect per fault", "",
                     _md(redirect, index=False), ""]
+        around = fault_around_table(df)
+        if not around.empty:
+            out += ["## Fault-around (sequential scan)", "",
+                    _md(around, index=False), ""]
         lazy = df[~df.variant.str.startswith("eager")]
         cols = ["variant", "generator", "workload", "fraction", "warm",
+                "fault_around",
                 "ns_per_touched_page", "page_over_sigsegv_floor",
                 "page_over_mprotect_floor", "faults_per_touched_page",
                 "faults_per_access", "fault_over_sigsegv_floor",
@@ -182,10 +217,10 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
         out += ["## Lazy variants per touched page", "",
                 _md(lazy[cols], index=False), ""]
         cols = ["variant", "generator", "workload", "fraction", "warm",
-                "faults", "pages_materialised", "elements_materialised",
+                "fault_around", "faults", "pages_materialised", "elements_materialised",
                 "generator_calls", "decodes", "decode_hits", "decode_misses",
                 "minor_faults", "vol_ctx_switches", "invol_ctx_switches",
-                "build_ms"]
+                "vol_ctx_per_fault", "invol_ctx_per_fault", "build_ms"]
         out += ["## Counters (untimed verification pass)", "",
                 _md(df[cols], index=False), ""]
     if plots:

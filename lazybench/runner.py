@@ -23,7 +23,7 @@ def _array(case: Case) -> core.LazyArray:
     arr = _arrays.get(case)
     if arr is None:
         arr = core.LazyArray(case.variant, case.n, case.generator,
-                             case.spin, case.seed)
+                             case.spin, case.seed, case.fault_around)
         if case.warm:                  # evaluate (and heal) once, untimed
             arr.run(case.workload, case.fraction, case.seed)
         _arrays[case] = arr
@@ -50,7 +50,8 @@ def case_metadata(case: Case) -> dict[str, str | int | float]:
             "lazybench_workload": case.workload,
             "lazybench_fraction": case.fraction,
             "lazybench_n": case.n,
-            "lazybench_warm": int(case.warm)}
+            "lazybench_warm": int(case.warm),
+            "lazybench_fault_around": case.fault_around}
 
 
 def bench_all(runner: pyperf.Runner, floors: Sequence[str],

@@ -11,6 +11,7 @@ DEFAULT_N = 1 << 17                      # 1 MiB of int64, 256 pages
 DEFAULT_SPIN = 100
 FLOOR_NAMES: tuple[str, ...] = tuple(core.FLOORS)
 FLOOR_INNER_LOOPS = 1000
+FAULT_AROUND: tuple[int, ...] = (4, 16)  # besides 1, on a sequential scan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,16 +24,20 @@ class Case:
     spin: int = DEFAULT_SPIN
     seed: int = 1
     warm: bool = False      # time a second pass over evaluated elements
+    fault_around: int = 1   # pages one fault materialises
 
     @property
     def name(self) -> str:
         name = (f"{self.variant}/{self.generator}/{self.workload}/"
                 f"{format_fraction(self.fraction)}")
+        if self.fault_around > 1:
+            name += f"/fa{self.fault_around}"
         return name + "/warm" if self.warm else name
 
     def reference(self) -> "Case":
         """The eager case whose checksum this case must reproduce."""
-        return dataclasses.replace(self, variant="eager", warm=False)
+        return dataclasses.replace(self, variant="eager", warm=False,
+                                   fault_around=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +92,8 @@ def runs_case(variant: str, generator: str, workload: str,
     read in order; out of order that generator nests one fault per element
     back to the nearest evaluated one (the tests cover it on small
     arrays)."""
+    if not core.supports(variant, generator).available:
+        return False
     if core.granule(variant) > 1:
         return True
     if generator == "recurrence":
@@ -107,8 +114,11 @@ def build_cases(variants: tuple[str, ...], generators: tuple[str, ...],
              for g in generators for w in workloads for f in fractions
              for v in variants
              if runs_case(v, g, w, per_element_generators)]
+    top = [c for c in cases if c.fraction == max(fractions)
+           and c.generator == generators[0]]
     if warm:
-        cases += [dataclasses.replace(c, warm=True) for c in cases
-                  if c.fraction == max(fractions)
-                  and c.generator == generators[0]]
+        cases += [dataclasses.replace(c, warm=True) for c in top]
+    cases += [dataclasses.replace(c, fault_around=k) for c in top
+              for k in FAULT_AROUND
+              if c.workload == "seq" and core.has_fault_around(c.variant)]
     return cases

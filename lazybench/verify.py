@@ -57,7 +57,7 @@ def verify_case(case: Case, refs: References) -> dict[str, Any]:
     expected = refs.checksum(case)
     t0 = time.perf_counter_ns()
     with core.LazyArray(case.variant, case.n, case.generator, case.spin,
-                        case.seed) as arr:
+                        case.seed, case.fault_around) as arr:
         build_ns = time.perf_counter_ns() - t0
         fp = arr.footprint(case.workload, case.fraction, case.seed)
         arr.clear_counters()

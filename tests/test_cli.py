@@ -8,6 +8,8 @@ import pathlib
 import pandas as pd
 import pytest
 
+from lazybench import core
+
 from conftest import run_cli
 
 SMALL_RUN = ["run", "--quick", "--variants", "eager,sigsegv-mprotect",
@@ -78,18 +80,21 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
                  "plots/time_per_element_recurrence.png"):
         assert (folder / name).exists(), name
     df = pd.read_csv(folder / "results.csv")
-    assert (~df.warm).sum() == 2 * 2 * 2 * 2  # variants x gens x loads x touched
+    assert (~df.warm & (df.fault_around == 1)).sum() == 2 * 2 * 2 * 2
     assert df.warm.sum() == 2 * 2             # 100 % touched, hash only
+    assert (df.fault_around > 1).sum() == 2   # mprotect seq: 4 and 16
     assert df["values"].min() >= 1
-    mp = df[(df.variant == "sigsegv-mprotect") & ~df.warm]
+    mp = df[(df.variant == "sigsegv-mprotect") & ~df.warm
+            & (df.fault_around == 1)]
     assert (mp.faults_per_touched_page == 1).all()
     assert (mp.second_pass_faults == 0).all()
     assert (df[df.variant == "eager"].faults == 0).all()
     assert (df.ns_per_touched_element > 0).all()
     floors = pd.read_csv(folder / "floors.csv")
-    assert set(floors.floor) == {"null-syscall", "mprotect",
-                                 "sigsegv-roundtrip", "first-touch",
-                                 "decode"}
+    assert set(floors.floor) == {f for f in core.FLOORS
+                                 if core.floor_available(f)}
+    assert {"null-syscall", "mprotect", "sigsegv-roundtrip", "first-touch",
+            "decode", "page-compute"} <= set(floors.floor)
     assert (floors.ns_per_op > 0).all()
     report = (folder / "report.md").read_text()
     assert "![time_per_element_hash](plots/time_per_element_hash.png)" in report
@@ -103,7 +108,7 @@ def test_report_rebuilds(small_run: pathlib.Path) -> None:
     proc = run_cli(["report", str(folder)])
     assert proc.returncode == 0, proc.stderr
     assert (folder / "report.md").exists()
-    assert len(pd.read_csv(folder / "results.csv")) == 20
+    assert len(pd.read_csv(folder / "results.csv")) == 22
 
 
 def test_corrupt_run_file_is_one_line(small_run: pathlib.Path,

@@ -7,10 +7,12 @@ import pytest
 from lazybench import core
 
 
-LAZY = [v for v in core.VARIANTS if not v.startswith("eager")]
+RECURRENT = [v for v in core.VARIANTS
+             if core.supports(v, "recurrence").available]
+LAZY = [v for v in RECURRENT if not v.startswith("eager")]
 
 
-@pytest.mark.parametrize("variant", core.VARIANTS)
+@pytest.mark.parametrize("variant", RECURRENT)
 def test_last_first_within_depth(variant: str) -> None:
     """One nested fault per granule (page or element), back to element 0."""
     levels = core.MAX_NESTING

@@ -127,7 +127,8 @@ def test_two_threads_evaluate_each_thunk_once(variant: str) -> None:
     assert c.generator_calls == c.elements_materialised == SMALL_N
 
 
-@pytest.mark.parametrize("variant", FAULTING)
+@pytest.mark.parametrize("variant", [v for v in FAULTING
+                                     if v.startswith("sigsegv")])
 def test_store_is_refused_clearly(variant: str) -> None:
     with core.LazyArray(variant, 64) as arr:
         with pytest.raises(core.LazyEvaluationError, match="store"):

@@ -1,0 +1,211 @@
+/* userfaultfd plumbing shared by the uffd variants and the floors.
+ *
+ * Opened with UFFD_USER_MODE_ONLY, which needs no privilege on current
+ * kernels (it only reports faults from user space, which is all a lazy
+ * array needs); where that is refused, /dev/userfaultfd is tried. */
+#include "lb_core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+
+static int open_raw(char *why, size_t len)
+{
+    int fd = (int)syscall(SYS_userfaultfd,
+                          O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+    if (fd >= 0)
+        return fd;
+    int first = errno;
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev >= 0) {
+        fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+        close(dev);
+        if (fd >= 0)
+            return fd;
+    }
+    snprintf(why, len, "userfaultfd refused (%s; /dev/userfaultfd: %s)",
+             strerror(first), strerror(errno));
+    return -1;
+}
+
+int lb_uffd_open(int features, char *why, size_t len)
+{
+    int fd = open_raw(why, len);
+    if (fd < 0)
+        return -1;
+    struct uffdio_api api = {.api = UFFD_API, .features = (uint64_t)features};
+    if (ioctl(fd, UFFDIO_API, &api)) {
+        snprintf(why, len, "UFFDIO_API with features %#x refused (%s)",
+                 features, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int lb_uffd_available(char *why, size_t len)
+{
+    if (getenv("LAZYBENCH_NO_USERFAULTFD")) {
+        snprintf(why, len, "disabled by LAZYBENCH_NO_USERFAULTFD");
+        return 0;
+    }
+    int fd = lb_uffd_open(UFFD_FEATURE_SIGBUS, why, len);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    return 1;
+}
+
+int lb_uffd_register(int fd, void *start, size_t len)
+{
+    struct uffdio_register reg = {
+        .range = {.start = (uint64_t)(uintptr_t)start, .len = len},
+        .mode = UFFDIO_REGISTER_MODE_MISSING,
+    };
+    return ioctl(fd, UFFDIO_REGISTER, &reg);
+}
+
+/* Async-signal-safe (one ioctl).  0, or -errno. */
+int lb_uffd_copy(int fd, void *dst, const void *src, size_t len)
+{
+    struct uffdio_copy copy = {
+        .dst = (uint64_t)(uintptr_t)dst,
+        .src = (uint64_t)(uintptr_t)src,
+        .len = len,
+        .mode = 0,
+    };
+    if (ioctl(fd, UFFDIO_COPY, &copy) == 0)
+        return 0;
+    return -errno;
+}
+
+int lb_uffd_wake(int fd, void *start, size_t len)
+{
+    struct uffdio_range range = {.start = (uint64_t)(uintptr_t)start,
+                                 .len = len};
+    return ioctl(fd, UFFDIO_WAKE, &range);
+}
+
+/* ---- a lazy array backed by userfaultfd missing pages ------------------ */
+
+#include <sys/mman.h>
+
+struct lb_uffd *lb_uffd_of(lb_array *a)
+{
+    return a->priv;
+}
+
+int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out)
+{
+    char why[200];
+    struct lb_uffd *u = calloc(1, sizeof *u);
+    if (!u)
+        return LB_ENOMEM;
+    u->fd = -1;
+    u->stopfd = -1;
+    u->state = calloc((size_t)a->npages, 1);
+    /* Read-only: UFFDIO_COPY installs pages all the same, and a store to
+     * a lazy element faults instead of overwriting it. */
+    void *region = mmap(NULL, a->bytes, PROT_READ,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    u->region = region == MAP_FAILED ? NULL : region;
+    if (!u->state || !u->region) {
+        lb_uffd_destroy(a, u);
+        lb_set_error("userfaultfd: cannot map the array", NULL);
+        return LB_ENOMEM;
+    }
+    madvise(u->region, a->bytes, MADV_NOHUGEPAGE);
+    /* A forked child gets no copy of the region: touching it there is a
+     * segmentation fault, never a silent read of zeros. */
+    madvise(u->region, a->bytes, MADV_DONTFORK);
+    u->fd = lb_uffd_open(features, why, sizeof why);
+    if (u->fd < 0 || lb_uffd_register(u->fd, u->region, a->bytes)) {
+        lb_set_error("userfaultfd: ", u->fd < 0 ? why : strerror(errno));
+        lb_uffd_destroy(a, u);
+        return LB_EUNAVAIL;
+    }
+    a->priv = u;
+    a->view = (const int64_t *)u->region;
+    *out = u;
+    return LB_OK;
+}
+
+void lb_uffd_destroy(lb_array *a, struct lb_uffd *u)
+{
+    if (u->fd >= 0)
+        close(u->fd);
+    if (u->region)
+        munmap(u->region, a->bytes);
+    free(u->state);
+    free(u);
+}
+
+int lb_uffd_reset(lb_array *a)
+{
+    struct lb_uffd *u = a->priv;
+    if (madvise(u->region, a->bytes, MADV_DONTNEED)) {
+        lb_set_error("userfaultfd: reset failed: ", strerror(errno));
+        return LB_ESYS;
+    }
+    memset(u->state, LB_PAGE_LAZY, (size_t)a->npages);
+    return LB_OK;
+}
+
+/* Compute pages [page, last] into `scratch` and install them with one
+ * UFFDIO_COPY, which also wakes threads waiting on them.  Signal-safe. */
+int lb_uffd_fill_run(lb_array *a, int64_t page, int64_t last, char *scratch)
+{
+    struct lb_uffd *u = a->priv;
+    int64_t lo = page * lb_epp;
+    int64_t hi = (last + 1) * lb_epp < a->n ? (last + 1) * lb_epp : a->n;
+    int rc = lb_fill_range(a, lo, hi, (int64_t *)scratch);
+    if (rc) {
+        lb_set_pages(u->state, page, last, LB_PAGE_LAZY);
+        return rc;
+    }
+    /* Counted before the copy: the copy wakes the faulting thread, which
+     * may read the counters before this thread runs again. */
+    lb_count(&a->c.pages_materialised, (uint64_t)(last - page + 1));
+    lb_count(&a->c.elements_materialised, (uint64_t)(hi - lo));
+    int err = lb_uffd_copy(u->fd, u->region + page * lb_page_size, scratch,
+                           (size_t)(last - page + 1) * lb_page_size);
+    if (err) {
+        lb_set_pages(u->state, page, last, LB_PAGE_LAZY);
+        lb_fail("userfaultfd: UFFDIO_COPY failed", NULL);
+        return LB_ESYS;
+    }
+    lb_set_pages(u->state, page, last, LB_PAGE_READY);
+    return LB_OK;
+}
+
+void lb_uffd_abort_fill(lb_array *a, int64_t lo, int64_t hi)
+{
+    struct lb_uffd *u = a->priv;
+    lb_set_pages(u->state, lo / lb_epp, (hi - 1) / lb_epp, LB_PAGE_LAZY);
+}
+
+int lb_uffd_force(lb_array *a, int (*open_page)(lb_array *, int64_t))
+{
+    struct lb_uffd *u = a->priv;
+    for (int64_t p = 0; p < a->npages; p++) {
+        if (__atomic_load_n(&u->state[p], __ATOMIC_ACQUIRE) == LB_PAGE_READY)
+            continue;
+        int rc = open_page(a, p);
+        if (rc)
+            return rc;
+    }
+    return LB_OK;
+}
