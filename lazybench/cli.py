@@ -116,6 +116,7 @@ def _build_parser() -> _Parser:
                      help="where run folders go (default: ./results)")
     run.add_argument("--run-name", metavar="NAME",
                      help="run folder name (default: date-time-suite)")
+    run.add_argument("--floors", type=_csv, help=argparse.SUPPRESS)
     run.add_argument("--save-baseline", action="store_true",
                      help="also store this run as results/baseline, "
                           "replacing the stored baseline")
@@ -226,14 +227,20 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
     _check_size(n)
     cases = suite.build_cases(tuple(chosen), generators, workloads,
                               fractions, n, args.spin,
-                              profile.per_element_generators)
-    floors = tuple(f for f in suite.FLOOR_NAMES if core.floor_available(f))
+                              profile.per_element_generators,
+                              profile.warm, profile.fault_around)
+    floors = args.floors or tuple(f for f in suite.FLOOR_NAMES
+                                  if core.floor_available(f))
 
     worker = bool(pyperf_argv)
     bench_runner = pyperf.Runner(
         values=profile.values, processes=profile.processes,
         warmups=profile.warmups, min_time=profile.min_time,
-        program_args=("-m", "lazybench", *our_argv))
+        # Workers get the parent's resolved choices, so that a worker whose
+        # environment differs cannot disagree on the list of benchmarks.
+        program_args=("-m", "lazybench", *our_argv,
+                      "--variants", ",".join(chosen),
+                      "--floors", ",".join(floors)))
     if worker:
         bench_runner.parse_args(pyperf_argv)
         runner.bench_all(bench_runner, floors, cases)
@@ -256,10 +263,20 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
              f"pyperf ({profile.processes} processes x {profile.values} "
              "values) ...")
         pyperf_args = ["--quiet", "--timeout", "600"]
-        if os.environ.get("PYTHONPATH"):
-            pyperf_args += ["--inherit-environ", "PYTHONPATH"]
+        inherit = [v for v in ("PYTHONPATH", "LAZYBENCH_NO_USERFAULTFD")
+                   if v in os.environ]
+        if inherit:
+            pyperf_args += ["--inherit-environ", ",".join(inherit)]
         bench_runner.parse_args(pyperf_args)
         benches = runner.bench_all(bench_runner, floors, cases)
+        expected = [f"floor/{f}" for f in floors] + [c.name for c in cases]
+        got = [b.get_name() for b in benches]
+        if got != expected:
+            missing = [n for n in expected if n not in got]
+            extra = [n for n in got if n not in expected]
+            raise core.LazyBenchError(
+                "pyperf workers measured other benchmarks than asked for "
+                f"(missing {missing[:3]}, unexpected {extra[:3]})")
         meta = {
             "format": results.FORMAT, "name": name, "profile": profile.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -23,13 +23,14 @@ def _figure(df: pd.DataFrame, generator: str) -> plt.Figure:
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads),
                                                         3.6), squeeze=False)
     for ax, workload in zip(axes[0], workloads):
-        w = sub[sub.workload == workload]
+        w = sub[(sub.workload == workload) & (sub.ns_per_touched_element > 0)]
         for variant, line in w.groupby("variant", sort=False):
             line = line.sort_values("fraction")
             ax.plot(line.fraction * 100, line.ns_per_touched_element,
                     marker="o", label=variant)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        if not w.empty:                 # log axes need positive data
+            ax.set_xscale("log")
+            ax.set_yscale("log")
         ax.set_title(f"{workload}")
         ax.set_xlabel("touched (% of the array)")
         ax.grid(True, which="both", alpha=0.3)

@@ -110,7 +110,9 @@ def fault_around_table(df: pd.DataFrame) -> pd.DataFrame:
     """Sequential scans at each fault-around: ns and faults per touched
     page, and the time per page over the same variant's fault-around 1."""
     fa = df[~df.warm & (df.workload == "seq")]
-    fa = fa[fa.variant.isin(fa[fa.fault_around > 1].variant)]
+    around = fa[fa.fault_around > 1]
+    fa = fa[fa.variant.isin(around.variant) &
+            fa.generator.isin(around.generator)]
     if fa.empty:
         return fa
     fa = fa[fa.fraction == fa.fraction.max()]

@@ -54,15 +54,17 @@ class Profile:
     # Variants that fault once per element (granule 1) take a fault per
     # access, so the suite runs them with these generators only.
     per_element_generators: tuple[str, ...] = ("hash",)
+    warm: bool = True               # warm-pass twins at 100 % touched
+    fault_around: bool = True       # fault-around 4 and 16 twins
 
 
 PROFILES: dict[str, Profile] = {
     "default": Profile("default", core.GENERATORS, core.WORKLOADS, FRACTIONS,
-                       DEFAULT_N, processes=2, values=3, warmups=1,
+                       DEFAULT_N, processes=1, values=3, warmups=1,
                        min_time=0.05),
-    "quick": Profile("quick", ("hash",), core.WORKLOADS, FRACTIONS,
-                     DEFAULT_N, processes=1, values=3, warmups=1,
-                     min_time=0.02),
+    "quick": Profile("quick", ("hash",), core.WORKLOADS, (0.01, 1.0),
+                     DEFAULT_N, processes=1, values=2, warmups=1,
+                     min_time=0.01, warm=False, fault_around=False),
 }
 
 
@@ -105,7 +107,7 @@ def build_cases(variants: tuple[str, ...], generators: tuple[str, ...],
                 workloads: tuple[str, ...], fractions: tuple[float, ...],
                 n: int, spin: int = DEFAULT_SPIN,
                 per_element_generators: tuple[str, ...] = ("hash",),
-                warm: bool = True) -> list[Case]:
+                warm: bool = True, fault_around: bool = True) -> list[Case]:
     """Every (generator, workload, fraction, variant), then a warm pass at
     the largest fraction for each (workload, variant) of the first
     generator (a warm pass reads evaluated values: the generator does not
@@ -118,7 +120,8 @@ def build_cases(variants: tuple[str, ...], generators: tuple[str, ...],
            and c.generator == generators[0]]
     if warm:
         cases += [dataclasses.replace(c, warm=True) for c in top]
-    cases += [dataclasses.replace(c, fault_around=k) for c in top
-              for k in FAULT_AROUND
-              if c.workload == "seq" and core.has_fault_around(c.variant)]
+    if fault_around:
+        cases += [dataclasses.replace(c, fault_around=k) for c in top
+                  for k in FAULT_AROUND
+                  if c.workload == "seq" and core.has_fault_around(c.variant)]
     return cases

@@ -12,7 +12,7 @@ from lazybench import core
 
 from conftest import run_cli
 
-SMALL_RUN = ["run", "--quick", "--variants", "eager,sigsegv-mprotect",
+SMALL_RUN = ["run", "--suite", "default", "--variants", "eager,sigsegv-mprotect",
              "--generators", "hash,recurrence",
              "--workloads", "seq,strided", "--touched", "10,100",
              "--elements", "65536"]
