@@ -246,9 +246,11 @@ int lb_fill_range(lb_array *a, int64_t lo, int64_t hi, int64_t *buf)
     f->next = lo;
     f->buf = buf;
     lb_count_max(&a->c.max_nesting, (uint64_t)ts->depth);
-    for (int64_t i = lo; i < hi; i++) {
-        buf[i - lo] = lb_generate(a, i);
-        f->next = i + 1;
+    if (!lb_generate_range(a, lo, hi, buf)) {
+        for (int64_t i = lo; i < hi; i++) {
+            buf[i - lo] = lb_generate(a, i);
+            f->next = i + 1;
+        }
     }
     ts->depth--;
     lb_count(&a->c.generator_calls, (uint64_t)(hi - lo));

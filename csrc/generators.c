@@ -49,3 +49,23 @@ int64_t lb_generate(lb_array *a, int64_t i)
         return gen_hash(a, i);
     }
 }
+
+/* Generators that read no other element fill a range in one tight loop
+ * (no per-element bookkeeping for lb_read).  Returns 0 when the generator
+ * needs the per-element path. */
+int lb_generate_range(const lb_array *a, int64_t lo, int64_t hi,
+                      int64_t *buf)
+{
+    switch (a->p.generator) {
+    case LB_GEN_HASH:
+        for (int64_t i = lo; i < hi; i++)
+            buf[i - lo] = gen_hash(a, i);
+        return 1;
+    case LB_GEN_SPIN:
+        for (int64_t i = lo; i < hi; i++)
+            buf[i - lo] = gen_spin(a, i);
+        return 1;
+    default:
+        return 0;
+    }
+}

@@ -129,6 +129,8 @@ int64_t lb_read(lb_array *a, int64_t j);
 
 /* Generators (generators.c). */
 int64_t lb_generate(lb_array *a, int64_t i);
+int lb_generate_range(const lb_array *a, int64_t lo, int64_t hi,
+                      int64_t *buf);
 uint64_t lb_mix64(uint64_t x);
 
 /* Run body(a, ctx) on this thread's alternate signal stack with an unwind
