@@ -19,6 +19,9 @@ import pyperf
 
 from lazybench.core import LazyBenchError
 
+# pyperf metadata that names paths of the machine a run was made on.
+PRIVATE_METADATA = ("python_executable", "python_config_args")
+
 RUN_FILE = "run.json"
 PYPERF_FILE = "pyperf.json"
 BASELINE = "baseline"
@@ -83,18 +86,31 @@ class RunData:
             return None
 
 
+def scrub(data: Any) -> Any:
+    """`data` without PRIVATE_METADATA keys, at any depth."""
+    if isinstance(data, dict):
+        return {k: scrub(v) for k, v in data.items()
+                if k not in PRIVATE_METADATA}
+    if isinstance(data, list):
+        return [scrub(v) for v in data]
+    return data
+
+
 def write_run(folder: pathlib.Path, meta: dict[str, Any],
               suite: pyperf.BenchmarkSuite) -> None:
+    """run.json and pyperf.json, each replaced atomically; pyperf's metadata
+    loses the paths of this machine (interpreter and build prefix), so a
+    stored run can be shared."""
     atomic_write(folder / RUN_FILE,
                  json.dumps(meta, indent=2, sort_keys=True).encode())
     fd, tmp = tempfile.mkstemp(prefix=f".{PYPERF_FILE}.", dir=folder)
     os.close(fd)
     try:
         suite.dump(tmp, replace=True)
-        os.replace(tmp, folder / PYPERF_FILE)
-    except BaseException:
+        data = scrub(json.loads(pathlib.Path(tmp).read_text()))
+    finally:
         pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(folder / PYPERF_FILE, json.dumps(data).encode())
 
 
 def load_run(folder: pathlib.Path) -> RunData:

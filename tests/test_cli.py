@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import sys
 
 import pandas as pd
 import pytest
@@ -99,6 +100,8 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
     report = (folder / "report.md").read_text()
     assert "![time_per_element_hash](plots/time_per_element_hash.png)" in report
     assert not (small_run / "baseline").exists()
+    raw = (folder / "pyperf.json").read_text()
+    assert "python_executable" not in raw and sys.executable not in raw
 
 
 def test_report_rebuilds(small_run: pathlib.Path) -> None:
