@@ -16,6 +16,7 @@ int64_t lb_epp = 512;
 static const struct lb_variant_ops *const variants[] = {
     &lb_variant_eager,
     &lb_variant_eager_handles,
+    &lb_variant_swcheck,
     &lb_variant_sigsegv_mprotect,
     &lb_variant_sigsegv_redirect,
     &lb_variant_sigsegv_redirect_heal,
@@ -283,6 +284,8 @@ int64_t lb_read(lb_array *a, int64_t j)
     switch (a->ops->access) {
     case LB_ACCESS_HANDLES:
         return *(const volatile int64_t *)a->handles[j];
+    case LB_ACCESS_THUNK:
+        return lb_swcheck_read(a, j);
     case LB_ACCESS_FLAT:
     default:
         return ((const volatile int64_t *)a->view)[j];

@@ -30,7 +30,8 @@
 /* How a workload reaches element i of a variant. */
 enum lb_access {
     LB_ACCESS_FLAT = 0,     /* a->view[i]: plain loads, faults do the work */
-    LB_ACCESS_HANDLES = 1   /* *a->handles[i]: a list of element addresses */
+    LB_ACCESS_HANDLES = 1,  /* *a->handles[i]: a list of element addresses */
+    LB_ACCESS_THUNK = 2     /* lb_swcheck_read(a, i): a state check per read */
 };
 
 struct lb_variant_ops {
@@ -222,7 +223,25 @@ enum {
     LB_REDIRECT_HEAL = 2
 };
 
+/* swcheck (variant_swcheck.c): a state word per element, checked on every
+ * read, as lazy runtimes do without hardware help. */
+struct lb_swcheck {
+    int64_t *data;
+    uint8_t *state;                /* LB_PAGE_* values, one per element */
+};
+int64_t lb_swcheck_force(lb_array *a, int64_t i);
+
+static inline int64_t lb_swcheck_read(lb_array *a, int64_t i)
+{
+    const struct lb_swcheck *s = a->priv;
+    if (__builtin_expect(__atomic_load_n(&s->state[i], __ATOMIC_ACQUIRE) ==
+                             LB_PAGE_READY, 1))
+        return s->data[i];
+    return lb_swcheck_force(a, i);
+}
+
 extern const struct lb_variant_ops lb_variant_eager;
+extern const struct lb_variant_ops lb_variant_swcheck;
 extern const struct lb_variant_ops lb_variant_eager_handles;
 extern const struct lb_variant_ops lb_variant_sigsegv_mprotect;
 extern const struct lb_variant_ops lb_variant_sigsegv_redirect;

@@ -193,6 +193,11 @@ int lb_selftest_form(lb_array *a, int form, int reg, int64_t i,
         lb_set_error("no such instruction form for that register", NULL);
         return LB_EINVAL;
     }
+    if (a->ops->access == LB_ACCESS_THUNK) {
+        lb_set_error("this variant's elements have no address to load from",
+                     NULL);
+        return LB_EINVAL;
+    }
     int64_t width = form == LB_FORM_AVX ? 4 : 1;
     if (i < 0 || i + width > a->n) {
         lb_set_error("index out of range", NULL);

@@ -95,6 +95,10 @@ LB_DEFINE_WORKLOADS(flat, const int64_t *, FLAT_BASE, FLAT_READ)
 #define HANDLES_READ(base, i) (*(base)[(i)])
 LB_DEFINE_WORKLOADS(handles, int64_t *const *, HANDLES_BASE, HANDLES_READ)
 
+#define THUNK_BASE(a) ((lb_array *)(a))
+#define THUNK_READ(base, i) lb_swcheck_read((base), (i))
+LB_DEFINE_WORKLOADS(thunk, lb_array *, THUNK_BASE, THUNK_READ)
+
 static int64_t now_ns(void)
 {
     struct timespec t;
@@ -107,6 +111,8 @@ static uint64_t run_any(const lb_array *a, const lb_workload *w, int64_t m)
     switch (a->ops->access) {
     case LB_ACCESS_HANDLES:
         return run_handles(a, w, m);
+    case LB_ACCESS_THUNK:
+        return run_thunk(a, w, m);
     case LB_ACCESS_FLAT:
     default:
         return run_flat(a, w, m);

@@ -10,7 +10,7 @@ from lazybench._core import lib
 from conftest import SMALL_N, race, run_python
 
 REDIRECT = [v for v in core.VARIANTS if v.startswith("sigsegv-redirect")]
-FAULTING = [v for v in core.VARIANTS if not v.startswith("eager")]
+FAULTING = [v for v in core.VARIANTS if v.startswith(("sigsegv", "uffd"))]
 REGS = ("rax rcx rdx rbx rsp rbp rsi rdi r8 r9 r10 r11 r12 r13 r14 r15"
         .split())
 LOAD_FORMS = {
