@@ -61,7 +61,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "default": Profile("default", core.GENERATORS, core.WORKLOADS, FRACTIONS,
                        DEFAULT_N, processes=1, values=3, warmups=1,
-                       min_time=0.05),
+                       min_time=0.025),
     "quick": Profile("quick", ("hash",), core.WORKLOADS, (0.01, 1.0),
                      DEFAULT_N, processes=1, values=2, warmups=1,
                      min_time=0.01, warm=False, fault_around=False),
