@@ -43,13 +43,17 @@ def cases_frame(run: RunData) -> pd.DataFrame:
     for rec in run.meta["cases"]:
         case = rec["case"]
         s = _stats(run, rec["name"])
-        c = rec["counters"]
+        warm = bool(case.get("warm", False))
+        # a warm case times second passes: its counters are the second's
+        c = rec["second_pass"] if warm else rec["counters"]
+        ru = ({k: float("nan") for k in rec["rusage"]} if warm
+              else rec["rusage"])
         pages = max(rec["touched_pages"], 1)
         ns = s["time_s"] * 1e9
         rows.append({
             "variant": case["variant"], "generator": case["generator"],
             "workload": case["workload"], "fraction": case["fraction"],
-            "warm": bool(case.get("warm", False)),
+            "warm": warm,
             "fault_around": int(case.get("fault_around", 1)), "n": case["n"], "accesses": rec["accesses"],
             "touched_pages": rec["touched_pages"],
             "time_s": s["time_s"], "time_stdev_s": s["time_stdev_s"],
@@ -67,15 +71,13 @@ def cases_frame(run: RunData) -> pd.DataFrame:
             "decodes": c.get("decodes", 0),
             "decode_hits": c.get("decode_hits", 0),
             "decode_misses": c.get("decode_misses", 0),
-            "minor_faults": rec["rusage"]["minflt"],
-            "vol_ctx_switches": rec["rusage"]["nvcsw"],
-            "invol_ctx_switches": rec["rusage"]["nivcsw"],
+            "minor_faults": ru["minflt"],
+            "vol_ctx_switches": ru["nvcsw"],
+            "invol_ctx_switches": ru["nivcsw"],
             "vol_ctx_per_fault":
-                rec["rusage"]["nvcsw"] / c["faults"] if c["faults"]
-                else float("nan"),
+                ru["nvcsw"] / c["faults"] if c["faults"] else float("nan"),
             "invol_ctx_per_fault":
-                rec["rusage"]["nivcsw"] / c["faults"] if c["faults"]
-                else float("nan"),
+                ru["nivcsw"] / c["faults"] if c["faults"] else float("nan"),
             "build_ms": rec["build_ns"] / 1e6,
             "page_over_sigsegv_floor":
                 ns / pages / floors.get("sigsegv-roundtrip", float("nan")),
