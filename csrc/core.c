@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 size_t lb_page_size = 4096;
@@ -335,6 +336,44 @@ int lb_wait_page(lb_array *a, uint8_t *state, int64_t page)
     while (__atomic_load_n(&state[page], __ATOMIC_ACQUIRE) == LB_PAGE_FILLING)
         sched_yield();
     return LB_OK;
+}
+
+int lb_force_element(lb_array *a, uint8_t *state, int64_t *data, int64_t i)
+{
+    for (;;) {
+        uint8_t expect = LB_PAGE_LAZY;
+        if (__atomic_compare_exchange_n(&state[i], &expect, LB_PAGE_FILLING,
+                                        0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            int rc = lb_fill_range(a, i, i + 1, &data[i]);
+            if (rc) {
+                __atomic_store_n(&state[i], LB_PAGE_LAZY, __ATOMIC_RELEASE);
+                return rc;
+            }
+            __atomic_store_n(&state[i], LB_PAGE_READY, __ATOMIC_RELEASE);
+            lb_count(&a->c.elements_materialised, 1);
+            return LB_OK;
+        }
+        if (expect == LB_PAGE_READY)
+            return LB_OK;
+        if (lb_filling_here(a, i, i + 1)) {
+            lb_fail("cyclic lazy dependency: an element's generator reads "
+                    "the element itself", NULL);
+            return LB_ELAZY;
+        }
+        /* Another thread evaluates it: wait, then look again (it may
+         * have been given back after an error). */
+        while (__atomic_load_n(&state[i], __ATOMIC_ACQUIRE) ==
+               LB_PAGE_FILLING)
+            sched_yield();
+    }
+}
+
+int64_t lb_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
 /* ---- guarded entry points ----------------------------------------------- */

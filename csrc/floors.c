@@ -6,18 +6,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include <capstone/capstone.h>
-
-static int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
 
 /* One load at a known address, and the address just after it: the bare
  * round-trip handler resumes there without decoding anything. */
@@ -40,10 +32,10 @@ extern char lb_probe_insn[], lb_probe_resume[];
 
 static int64_t time_null_syscall(int64_t iters)
 {
-    int64_t t0 = now_ns();
+    int64_t t0 = lb_now_ns();
     for (int64_t k = 0; k < iters; k++)
         syscall(SYS_getppid);
-    return now_ns() - t0;
+    return lb_now_ns() - t0;
 }
 
 int64_t lb_floor_null_syscall(int64_t iters)
@@ -66,10 +58,10 @@ static int64_t time_per_page(int64_t iters, int prot, void (*op)(char *))
         if (p == MAP_FAILED)
             return LB_ENOMEM;
         madvise(p, len, MADV_NOHUGEPAGE);
-        int64_t t0 = now_ns();
+        int64_t t0 = lb_now_ns();
         for (int64_t k = 0; k < chunk; k++)
             op(p + k * (int64_t)lb_page_size);
-        total += now_ns() - t0;
+        total += lb_now_ns() - t0;
         munmap(p, len);
         done += chunk;
     }
@@ -138,10 +130,10 @@ static int body_sigsegv(lb_array *a, void *p)
         munmap(page, lb_page_size);
         return LB_ESYS;
     }
-    int64_t t0 = now_ns();
+    int64_t t0 = lb_now_ns();
     for (int64_t k = 0; k < ctx->iters; k++)
         lb_probe_load((const volatile int64_t *)page);
-    ctx->ns = now_ns() - t0;
+    ctx->ns = lb_now_ns() - t0;
     sigaction(SIGSEGV, &old, NULL);
     munmap(page, lb_page_size);
     return LB_OK;
@@ -166,13 +158,13 @@ int64_t lb_floor_decode(int64_t iters)
     if (!ts || lb_decoder_ensure(ts))
         return LB_ENOMEM;
     struct lb_insn_info info;
-    int64_t t0 = now_ns();
+    int64_t t0 = lb_now_ns();
     for (int64_t k = 0; k < iters; k++) {
         if (lb_decode((uintptr_t)lb_probe_insn, &info))
             return LB_ELAZY;
         __asm__ volatile("" : : "r"(&info) : "memory");
     }
-    return now_ns() - t0;
+    return lb_now_ns() - t0;
 }
 
 /* UFFDIO_COPY of one page into a registered missing page, no fault. */
@@ -209,10 +201,10 @@ int64_t lb_floor_uffdio_copy(int64_t iters)
             total = LB_ESYS;
             break;
         }
-        int64_t t0 = now_ns();
+        int64_t t0 = lb_now_ns();
         for (int64_t k = 0; k < chunk; k++)
             lb_uffd_copy(fd, p + k * (int64_t)lb_page_size, src, lb_page_size);
-        total += now_ns() - t0;
+        total += lb_now_ns() - t0;
         munmap(p, len);
         done += chunk;
     }
@@ -237,12 +229,12 @@ int64_t lb_floor_page_compute(int64_t iters)
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buf == MAP_FAILED)
         return LB_ENOMEM;
-    int64_t t0 = now_ns();
+    int64_t t0 = lb_now_ns();
     for (int64_t k = 0; k < iters; k++) {
         lb_fill_range(&page, 0, lb_epp, buf);
         __asm__ volatile("" : : "r"(buf) : "memory");
     }
-    int64_t total = now_ns() - t0;
+    int64_t total = lb_now_ns() - t0;
     munmap(buf, lb_page_size);
     return total;
 }

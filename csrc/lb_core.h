@@ -148,7 +148,7 @@ void lb_fail(const char *msg, const char *detail);
 void lb_set_error(const char *msg, const char *detail);
 void lb_unwind_fills(struct lb_tstate *ts);
 
-/* Per-page state words shared by the page-granular variants. */
+/* State words, one per page or per element, shared by the variants. */
 enum { LB_PAGE_LAZY = 0, LB_PAGE_FILLING = 1, LB_PAGE_READY = 2 };
 /* Claim `page` and, with fault-around k, up to k-1 lazy pages after it.
  * Returns the last page claimed, or -1 (with *seen, the page's state) when
@@ -159,6 +159,12 @@ void lb_set_pages(uint8_t *state, int64_t first, int64_t last, uint8_t to);
 /* `page` is being filled by another thread (or this one: a cycle, which
  * fails): wait until it is not.  LB_OK, or LB_ELAZY. */
 int lb_wait_page(lb_array *a, uint8_t *state, int64_t page);
+/* Evaluate element i into data[i] exactly once across threads (state[i]
+ * is its LB_PAGE_* word); waits while another thread evaluates it.
+ * LB_OK, or an error when there is no unwind point. */
+int lb_force_element(lb_array *a, uint8_t *state, int64_t *data, int64_t i);
+
+int64_t lb_now_ns(void);                         /* CLOCK_MONOTONIC */
 
 /* Signal dispatch shared by the fault-driven variants (sigdispatch.c). */
 typedef int (*lb_fault_fn)(lb_array *a, void *addr, void *ucontext);

@@ -103,11 +103,6 @@ int lb_uffd_wake(int fd, void *start, size_t len)
 
 #include <sys/mman.h>
 
-struct lb_uffd *lb_uffd_of(lb_array *a)
-{
-    return a->priv;
-}
-
 int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out)
 {
     char why[200];

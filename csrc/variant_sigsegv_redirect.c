@@ -15,13 +15,10 @@
  * through the list do not fault. */
 #include "lb_core.h"
 
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <ucontext.h>
-
-enum { ELEM_LAZY = 0, ELEM_FILLING = 1, ELEM_READY = 2 };
 
 /* A register holding a handle points within this distance of the pool
  * (handles with a displacement subtracted, an index scaled). */
@@ -40,37 +37,13 @@ static void abort_element(lb_array *a, int64_t lo, int64_t hi)
 {
     struct redirect *r = a->priv;
     for (int64_t i = lo; i < hi; i++)
-        __atomic_store_n(&r->state[i], ELEM_LAZY, __ATOMIC_RELEASE);
+        __atomic_store_n(&r->state[i], LB_PAGE_LAZY, __ATOMIC_RELEASE);
 }
 
 static int force(lb_array *a, int64_t i)
 {
     struct redirect *r = a->priv;
-    uint8_t expect = ELEM_LAZY;
-    if (__atomic_compare_exchange_n(&r->state[i], &expect, ELEM_FILLING, 0,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        int rc = lb_fill_range(a, i, i + 1, &r->data[i]);
-        if (rc) {
-            abort_element(a, i, i + 1);
-            return rc;
-        }
-        __atomic_store_n(&r->state[i], ELEM_READY, __ATOMIC_RELEASE);
-        lb_count(&a->c.elements_materialised, 1);
-        return LB_OK;
-    }
-    if (expect == ELEM_FILLING) {
-        if (lb_filling_here(a, i, i + 1)) {
-            lb_fail("cyclic lazy dependency: an element's generator reads "
-                    "the element itself", NULL);
-            return LB_ELAZY;
-        }
-        while (__atomic_load_n(&r->state[i], __ATOMIC_ACQUIRE) ==
-               ELEM_FILLING)
-            sched_yield();
-        if (__atomic_load_n(&r->state[i], __ATOMIC_ACQUIRE) != ELEM_READY)
-            return force(a, i);        /* the other thread gave it back */
-    }
-    return LB_OK;
+    return lb_force_element(a, r->state, r->data, i);
 }
 
 static int near_pool(const lb_array *a, uintptr_t v)
@@ -202,7 +175,7 @@ static int redirect_reset(lb_array *a)
 {
     struct redirect *r = a->priv;
     fill_list(a);
-    memset(r->state, ELEM_LAZY, (size_t)a->n);
+    memset(r->state, LB_PAGE_LAZY, (size_t)a->n);
     madvise(r->data, a->bytes, MADV_DONTNEED);      /* fresh pages */
     return LB_OK;
 }

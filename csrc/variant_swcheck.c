@@ -5,7 +5,6 @@
  * threads race.  The floor for "what does the check cost in C". */
 #include "lb_core.h"
 
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,31 +12,8 @@
 int64_t lb_swcheck_force(lb_array *a, int64_t i)
 {
     struct lb_swcheck *s = a->priv;
-    for (;;) {
-        uint8_t expect = LB_PAGE_LAZY;
-        if (__atomic_compare_exchange_n(&s->state[i], &expect,
-                                        LB_PAGE_FILLING, 0, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE)) {
-            if (lb_fill_range(a, i, i + 1, &s->data[i])) {
-                __atomic_store_n(&s->state[i], LB_PAGE_LAZY,
-                                 __ATOMIC_RELEASE);
-                return 0;           /* only without an unwind point */
-            }
-            __atomic_store_n(&s->state[i], LB_PAGE_READY, __ATOMIC_RELEASE);
-            lb_count(&a->c.elements_materialised, 1);
-            return s->data[i];
-        }
-        if (expect == LB_PAGE_READY)
-            return s->data[i];
-        if (lb_filling_here(a, i, i + 1)) {
-            lb_fail("cyclic lazy dependency: an element's generator reads "
-                    "the element itself", NULL);
-            return 0;
-        }
-        while (__atomic_load_n(&s->state[i], __ATOMIC_ACQUIRE) ==
-               LB_PAGE_FILLING)
-            sched_yield();
-    }
+    /* 0 only on a failure with no unwind point (then the error is set) */
+    return lb_force_element(a, s->state, s->data, i) ? 0 : s->data[i];
 }
 
 static void sw_abort(lb_array *a, int64_t lo, int64_t hi)

@@ -6,7 +6,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const char *const workload_names[LB_WL_COUNT] = {
     "seq", "random", "strided"
@@ -99,13 +98,6 @@ LB_DEFINE_WORKLOADS(handles, int64_t *const *, HANDLES_BASE, HANDLES_READ)
 #define THUNK_READ(base, i) lb_swcheck_read((base), (i))
 LB_DEFINE_WORKLOADS(thunk, lb_array *, THUNK_BASE, THUNK_READ)
 
-static int64_t now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
-}
-
 static uint64_t run_any(const lb_array *a, const lb_workload *w, int64_t m)
 {
     switch (a->ops->access) {
@@ -136,12 +128,12 @@ static int body_run(lb_array *a, void *p)
     uint64_t sum = 0;
     int64_t total = 0;
     if (a->ops->reset_noop || !ctx->reset) {
-        int64_t t0 = now_ns();
+        int64_t t0 = lb_now_ns();
         for (int64_t k = 0; k < ctx->loops; k++) {
             sum = run_any(a, ctx->w, m);
             __asm__ volatile("" : : "r"(sum) : "memory");
         }
-        total = now_ns() - t0;
+        total = lb_now_ns() - t0;
     } else {
         for (int64_t k = 0; k < ctx->loops; k++) {
             if (ctx->reset) {
@@ -149,9 +141,9 @@ static int body_run(lb_array *a, void *p)
                 if (rc)
                     return rc;
             }
-            int64_t t0 = now_ns();
+            int64_t t0 = lb_now_ns();
             sum = run_any(a, ctx->w, m);
-            total += now_ns() - t0;
+            total += lb_now_ns() - t0;
         }
     }
     ctx->out->checksum = sum;
