@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <capstone/capstone.h>
+#include <linux/userfaultfd.h>
 
 /* One load at a known address, and the address just after it: the bare
  * round-trip handler resumes there without decoding anything. */
@@ -105,37 +106,33 @@ static void bare_handler(int signo, siginfo_t *si, void *ucv)
         return;
     }
     /* Not the probe: restore the default action and let it re-fault. */
-    signal(SIGSEGV, SIG_DFL);
+    signal(signo, SIG_DFL);
 }
 
 struct sig_ctx {
+    int signo;
+    char *page;             /* faults on every read */
     int64_t iters;
     int64_t ns;
 };
 
-static int body_sigsegv(lb_array *a, void *p)
+/* Time ctx->iters faults on ctx->page, each caught by bare_handler. */
+static int body_bare_signal(lb_array *a, void *p)
 {
     (void)a;
     struct sig_ctx *ctx = p;
-    char *page = mmap(NULL, lb_page_size, PROT_NONE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (page == MAP_FAILED)
-        return LB_ENOMEM;
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = bare_handler;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &old)) {
-        munmap(page, lb_page_size);
+    if (sigaction(ctx->signo, &sa, &old))
         return LB_ESYS;
-    }
     int64_t t0 = lb_now_ns();
     for (int64_t k = 0; k < ctx->iters; k++)
-        lb_probe_load((const volatile int64_t *)page);
+        lb_probe_load((const volatile int64_t *)ctx->page);
     ctx->ns = lb_now_ns() - t0;
-    sigaction(SIGSEGV, &old, NULL);
-    munmap(page, lb_page_size);
+    sigaction(ctx->signo, &old, NULL);
     return LB_OK;
 }
 
@@ -143,9 +140,44 @@ int64_t lb_floor_sigsegv(int64_t iters)
 {
     if (iters <= 0)
         return LB_EINVAL;
-    struct sig_ctx ctx = {.iters = iters, .ns = 0};
-    int rc = lb_guarded(NULL, body_sigsegv, &ctx);
+    char *page = mmap(NULL, lb_page_size, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return LB_ENOMEM;
+    struct sig_ctx ctx = {.signo = SIGSEGV, .page = page, .iters = iters};
+    int rc = lb_guarded(NULL, body_bare_signal, &ctx);
+    munmap(page, lb_page_size);
     return rc ? rc : ctx.ns;
+}
+
+/* Bare SIGBUS round trip from a userfaultfd missing page registered with
+ * UFFD_FEATURE_SIGBUS: the signal uffd-sigbus pays, with a handler that
+ * only skips the load (the page stays missing, so every read faults). */
+int64_t lb_floor_sigbus_uffd(int64_t iters)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    char why[200];
+    int fd = lb_uffd_open(UFFD_FEATURE_SIGBUS, why, sizeof why);
+    if (fd < 0) {
+        lb_set_error(why, NULL);
+        return LB_EUNAVAIL;
+    }
+    char *page = mmap(NULL, lb_page_size, PROT_READ,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+        close(fd);
+        return LB_ENOMEM;
+    }
+    int64_t result = LB_ESYS;
+    if (lb_uffd_register(fd, page, lb_page_size) == 0) {
+        struct sig_ctx ctx = {.signo = SIGBUS, .page = page, .iters = iters};
+        int rc = lb_guarded(NULL, body_bare_signal, &ctx);
+        result = rc ? rc : ctx.ns;
+    }
+    munmap(page, lb_page_size);
+    close(fd);
+    return result;
 }
 
 /* Capstone's decode of one load (cs_disasm_iter with detail, plus the

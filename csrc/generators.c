@@ -1,18 +1,6 @@
 /* Generators: the thunks' bodies, C functions of the element index. */
 #include "lb_core.h"
 
-/* splitmix64's finaliser: cheap, and every output bit depends on every
- * input bit, so a wrong index shows up in the checksum. */
-uint64_t lb_mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x;
-}
-
 static int64_t gen_hash(const lb_array *a, int64_t i)
 {
     return (int64_t)lb_mix64((uint64_t)i + a->p.seed * 0x9e3779b97f4a7c15ULL);

@@ -132,7 +132,18 @@ int64_t lb_read(lb_array *a, int64_t j);
 int64_t lb_generate(lb_array *a, int64_t i);
 int lb_generate_range(const lb_array *a, int64_t lo, int64_t hi,
                       int64_t *buf);
-uint64_t lb_mix64(uint64_t x);
+/* splitmix64's finaliser: cheap, and every output bit depends on every
+ * input bit, so a wrong index shows up in the checksum.  Inline: it is the
+ * inner loop of the hash generator and of the random workload. */
+static inline uint64_t lb_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
 
 /* Run body(a, ctx) on this thread's alternate signal stack with an unwind
  * point; a is NULL for work that needs no array (floors).  Every public

@@ -49,6 +49,9 @@ def make_builder() -> cffi.FFI:
         include_dirs=[str(CSRC), str(include)],
         extra_objects=[str(static)],
         extra_compile_args=["-O2", "-std=gnu11", "-fno-strict-aliasing",
+                            # Only PyInit__core is exported, so calls inside
+                            # the core can be inlined (no interposition).
+                            "-fvisibility=hidden",
                             "-Wall", "-Wextra", "-Wno-unused-parameter"],
         libraries=["pthread"],
     )

@@ -243,6 +243,8 @@ FLOORS: dict[str, str] = {
     "null-syscall": "a getppid() system call",
     "mprotect": "mprotect() opening one page of a PROT_NONE region",
     "sigsegv-roundtrip": "SIGSEGV on a PROT_NONE page, handler skips the load",
+    "sigbus-uffd-roundtrip": "SIGBUS from a userfaultfd missing page, "
+                             "handler skips the load",
     "first-touch": "first write to a fresh anonymous 4 KiB page",
     "decode": "Capstone decode of one load and its operand analysis",
     "uffdio-copy": "UFFDIO_COPY of one page into a missing page, no fault",
@@ -253,6 +255,7 @@ _FLOOR_FUNCS = {
     "null-syscall": lib.lb_floor_null_syscall,
     "mprotect": lib.lb_floor_mprotect,
     "sigsegv-roundtrip": lib.lb_floor_sigsegv,
+    "sigbus-uffd-roundtrip": lib.lb_floor_sigbus_uffd,
     "first-touch": lib.lb_floor_first_touch,
     "decode": lib.lb_floor_decode,
     "uffdio-copy": lib.lb_floor_uffdio_copy,
@@ -262,7 +265,7 @@ _FLOOR_FUNCS = {
 
 def floor_available(name: str) -> bool:
     """Floors of a kernel feature that may be refused (userfaultfd)."""
-    if name == "uffdio-copy":
+    if name in ("uffdio-copy", "sigbus-uffd-roundtrip"):
         return availability("uffd-sigbus").available
     return True
 

@@ -129,6 +129,38 @@ def fault_around_table(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["variant", "fault_around"])
 
 
+# The bare operations a page-granular variant performs per fault, in order:
+# the signal it takes, the call that opens or installs the page, and the
+# page's computation.  Each is a floor of the same run.
+PAGE_PARTS: dict[str, tuple[str, ...]] = {
+    "sigsegv-mprotect": ("sigsegv-roundtrip", "mprotect", "page-compute"),
+    "uffd-sigbus": ("sigbus-uffd-roundtrip", "uffdio-copy", "page-compute"),
+}
+
+
+def page_budget_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
+    """Sequential scans at 100 % touched, fault-around 1: time per page of
+    the variants in PAGE_PARTS against the sum of their parts' floors, and
+    against the same sum with the bare SIGSEGV as the signal."""
+    floor = floors.set_index("floor")["ns_per_op"]
+    cases = df[~df.warm & (df.workload == "seq") & (df.fraction == 1.0) &
+               (df.fault_around == 1) & df.variant.isin(list(PAGE_PARTS))]
+    rows = []
+    for row in cases.itertuples():
+        parts = PAGE_PARTS[str(row.variant)]
+        total = sum(floor.get(name, float("nan")) for name in parts)
+        with_sigsegv = total - floor.get(parts[0], float("nan")) + \
+            floor.get("sigsegv-roundtrip", float("nan"))
+        rows.append({"variant": row.variant, "generator": row.generator,
+                     "ns_per_touched_page": row.ns_per_touched_page,
+                     "parts": " + ".join(parts),
+                     "sum_of_parts_ns": total,
+                     "over_sum_of_parts": row.ns_per_touched_page / total,
+                     "over_sum_with_sigsegv":
+                         row.ns_per_touched_page / with_sigsegv})
+    return pd.DataFrame(rows)
+
+
 def summary_table(df: pd.DataFrame, warm: bool = False) -> pd.DataFrame:
     """ns per touched element: one row per (generator, workload, fraction),
     one column per variant; first passes, or warm passes."""
@@ -206,6 +238,10 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
         if not redirect.empty:
             out += ["## sigsegv-redirect per fault", "",
                     _md(redirect, index=False), ""]
+        budget = page_budget_table(df, floors)
+        if not budget.empty:
+            out += ["## Time per page against the sum of its parts", "",
+                    _md(budget, index=False), ""]
         around = fault_around_table(df)
         if not around.empty:
             out += ["## Fault-around (sequential scan)", "",

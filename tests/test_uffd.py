@@ -97,6 +97,22 @@ def test_foreign_sigbus_is_chained() -> None:
     assert "Fatal Python error: Bus error" in proc.stderr
 
 
+def test_sigbus_floor_restores_the_handler_and_frees_its_descriptor() -> None:
+    before = signal.getsignal(signal.SIGBUS)
+    fds = len(os.listdir("/proc/self/fd"))
+    assert core.floor_ns("sigbus-uffd-roundtrip", 200) > 0
+    assert signal.getsignal(signal.SIGBUS) == before
+    assert len(os.listdir("/proc/self/fd")) == fds
+    # the variant's own handler still resolves its faults afterwards
+    with core.LazyArray("uffd-sigbus", SMALL_N) as arr:
+        assert arr.run("seq").checksum == _eager_seq_checksum()
+
+
+def _eager_seq_checksum() -> int:
+    with core.LazyArray("eager", SMALL_N) as arr:
+        return arr.run("seq").checksum
+
+
 def _process_resources() -> tuple[int, int, int]:
     fds = len(os.listdir("/proc/self/fd"))
     threads = len(os.listdir("/proc/self/task"))
