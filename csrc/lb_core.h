@@ -248,13 +248,33 @@ struct lb_swcheck {
 };
 int64_t lb_swcheck_force(lb_array *a, int64_t i);
 
-static inline int64_t lb_swcheck_read(lb_array *a, int64_t i)
+/* What a reader keeps in registers: the state and value arrays, and the
+ * array for the slow path.  Passed by value, so a loop of reads does not
+ * reload them after the (rarely taken) call that forces an element. */
+struct lb_thunk_ref {
+    lb_array *a;
+    const uint8_t *state;
+    const int64_t *data;
+};
+
+static inline struct lb_thunk_ref lb_swcheck_ref(lb_array *a)
 {
     const struct lb_swcheck *s = a->priv;
-    if (__builtin_expect(__atomic_load_n(&s->state[i], __ATOMIC_ACQUIRE) ==
+    struct lb_thunk_ref r = {a, s->state, s->data};
+    return r;
+}
+
+static inline int64_t lb_swcheck_get(struct lb_thunk_ref r, int64_t i)
+{
+    if (__builtin_expect(__atomic_load_n(&r.state[i], __ATOMIC_ACQUIRE) ==
                              LB_PAGE_READY, 1))
-        return s->data[i];
-    return lb_swcheck_force(a, i);
+        return r.data[i];
+    return lb_swcheck_force(r.a, i);
+}
+
+static inline int64_t lb_swcheck_read(lb_array *a, int64_t i)
+{
+    return lb_swcheck_get(lb_swcheck_ref(a), i);
 }
 
 extern const struct lb_variant_ops lb_variant_eager;

@@ -94,9 +94,9 @@ LB_DEFINE_WORKLOADS(flat, const int64_t *, FLAT_BASE, FLAT_READ)
 #define HANDLES_READ(base, i) (*(base)[(i)])
 LB_DEFINE_WORKLOADS(handles, int64_t *const *, HANDLES_BASE, HANDLES_READ)
 
-#define THUNK_BASE(a) ((lb_array *)(a))
-#define THUNK_READ(base, i) lb_swcheck_read((base), (i))
-LB_DEFINE_WORKLOADS(thunk, lb_array *, THUNK_BASE, THUNK_READ)
+#define THUNK_BASE(a) lb_swcheck_ref((lb_array *)(a))
+#define THUNK_READ(base, i) lb_swcheck_get((base), (i))
+LB_DEFINE_WORKLOADS(thunk, struct lb_thunk_ref, THUNK_BASE, THUNK_READ)
 
 static uint64_t run_any(const lb_array *a, const lb_workload *w, int64_t m)
 {
