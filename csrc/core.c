@@ -80,6 +80,10 @@ void lb_write_stderr(const char *s)
 static void tstate_free(void *p)
 {
     struct lb_tstate *ts = p;
+    if (ts->in_view) {          /* a view session never left: our stack */
+        stack_t off = {.ss_flags = SS_DISABLE};
+        sigaltstack(&off, NULL);
+    }
     lb_decoder_close(ts);
     if (ts->scratch)
         munmap(ts->scratch, LB_SCRATCH_BYTES);
@@ -378,14 +382,11 @@ int64_t lb_now_ns(void)
 
 /* ---- guarded entry points ----------------------------------------------- */
 
-/* Runs body on this thread's own alternate signal stack (big enough for
- * LB_MAX_NEST nested faults) with an unwind point, so that a failed lazy
- * evaluation returns an error instead of killing the process. */
-int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
+/* Prepare this thread to take `a`'s faults: our alternate stack (the
+ * previous one is saved; inside a view session it is already ours), the
+ * decoder, the variant's own entry step. */
+static int thread_enter(struct lb_tstate *ts, lb_array *a)
 {
-    struct lb_tstate *ts = lb_tstate_get();
-    if (!ts)
-        return LB_ENOMEM;
     ts->err[0] = 0;
     if (a && a->magic != LB_MAGIC)
         return fail_status(LB_ESTATE, "lazy array used after release", NULL);
@@ -403,14 +404,44 @@ int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
     if (tstate_altstack(ts))
         return fail_status(LB_ENOMEM, "cannot map the alternate signal stack",
                            NULL);
+    /* the page buffer fills compute into, mapped here and not in a handler */
+    if (!lb_scratch(ts, 0))
+        return fail_status(LB_ENOMEM, "cannot map the fill buffer", NULL);
+    if (ts->in_view)            /* the session did the rest already */
+        return LB_OK;
     stack_t ours = {.ss_sp = ts->altstack + lb_page_size,
                     .ss_size = LB_ALTSTACK_SIZE,
                     .ss_flags = 0};
     if (sigaltstack(&ours, &ts->saved_alt))
         return fail_status(LB_ESYS, "sigaltstack failed", NULL);
-
     if (a && a->ops->enter)
         a->ops->enter(a);
+    return LB_OK;
+}
+
+static void thread_leave(struct lb_tstate *ts, lb_array *a)
+{
+    ts->depth = 0;
+    if (ts->in_view)
+        return;
+    if (a && a->ops->leave)
+        a->ops->leave(a);
+    stack_t back = ts->saved_alt;
+    back.ss_flags &= ~SS_ONSTACK;
+    sigaltstack(&back, NULL);
+}
+
+/* Runs body on this thread's own alternate signal stack (big enough for
+ * LB_MAX_NEST nested faults) with an unwind point, so that a failed lazy
+ * evaluation returns an error instead of killing the process. */
+int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    int status = thread_enter(ts, a);
+    if (status)
+        return status;
     volatile int rc = LB_OK;
     if (sigsetjmp(ts->env, 1) == 0) {
         ts->armed = 1;
@@ -420,13 +451,63 @@ int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
         rc = LB_ELAZY;
     }
     ts->armed = 0;
-    ts->depth = 0;
-    if (a && a->ops->leave)
-        a->ops->leave(a);
-    stack_t back = ts->saved_alt;
-    back.ss_flags &= ~SS_ONSTACK;
-    sigaltstack(&back, NULL);
+    thread_leave(ts, a);
     return rc;
+}
+
+/* ---- view sessions ------------------------------------------------------ */
+
+/* Reads of a's memory from outside the core (a Python buffer view) fault
+ * like any other read.  A session gives them what a guarded call has,
+ * except the unwind point: a lazy-evaluation error inside a view read is
+ * fatal (its message is printed, then the process dies with a report). */
+int lb_view_enter(lb_array *a)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    if (ts->in_view)
+        return fail_status(LB_ESTATE, "a view session is already open on "
+                                      "this thread", NULL);
+    int rc = thread_enter(ts, a);
+    if (rc == LB_OK)
+        ts->in_view = 1;
+    return rc;
+}
+
+void lb_view_leave(lb_array *a)
+{
+    struct lb_tstate *ts = lb_tstate_peek();
+    if (!ts || !ts->in_view)
+        return;
+    ts->in_view = 0;
+    thread_leave(ts, a && a->magic == LB_MAGIC ? a : NULL);
+}
+
+const void *lb_view_address(const lb_array *a)
+{
+    if (a->magic != LB_MAGIC || a->ops->access != LB_ACCESS_FLAT)
+        return NULL;
+    return a->view;
+}
+
+/* One element through the variant's own access path, unguarded (see
+ * lb_view_enter): the element reader of views without flat memory. */
+int64_t lb_view_read(lb_array *a, int64_t i)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (ts) {
+        ts->err[0] = 0;
+        /* not in a handler here: the decoder may be opened (it mallocs) */
+        if (a->ops->needs_decoder && lb_decoder_ensure(ts))
+            lb_fail("cannot open the Capstone decoder", NULL);
+    }
+    int64_t v = ts && !ts->err[0] ? lb_read(a, i) : 0;
+    if (!ts || ts->err[0]) {
+        /* lb_fail has printed the reason; never return a wrong value. */
+        abort();
+    }
+    return v;
 }
 
 /* ---- public life cycle -------------------------------------------------- */

@@ -88,6 +88,15 @@ int lb_create(int variant, const lb_params *params, lb_array **out);
 int lb_reset(lb_array *a);          /* back to unevaluated (fresh pages) */
 int lb_force(lb_array *a);          /* materialise every element */
 int lb_get(lb_array *a, int64_t i, int64_t *out);
+/* Views: reading the array's memory from outside the core.  Flat variants
+ * expose their memory (NULL for the others, read through lb_view_read).
+ * Between lb_view_enter and lb_view_leave the calling thread takes the
+ * array's faults as in a guarded call, but a lazy-evaluation error is
+ * fatal: there is no call to return it from. */
+const void *lb_view_address(const lb_array *a);
+int lb_view_enter(lb_array *a);
+void lb_view_leave(lb_array *a);
+int64_t lb_view_read(lb_array *a, int64_t i);
 int lb_run(lb_array *a, const lb_workload *w, lb_result *out);
 /* `loops` times: reset when `reset` is non-zero (untimed), then the
  * workload (timed).  out gets the summed workload time and the last loop's

@@ -94,6 +94,7 @@ struct lb_fill {
 struct lb_tstate {
     sigjmp_buf env;
     int armed;                     /* env is valid: errors unwind to it */
+    int in_view;                   /* inside lb_view_enter/leave */
     int depth;                     /* fills in progress */
     struct lb_fill fills[LB_MAX_NEST + 1];
     char *altstack;

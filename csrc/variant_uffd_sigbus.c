@@ -65,15 +65,6 @@ static void sigbus_release(lb_array *a)
     lb_uffd_destroy(a, a->priv);
 }
 
-/* Map this thread's page buffer before any fault needs it. */
-static void sigbus_enter(lb_array *a)
-{
-    (void)a;
-    struct lb_tstate *ts = lb_tstate_get();
-    if (ts)
-        lb_scratch(ts, 0);
-}
-
 const struct lb_variant_ops lb_variant_uffd_sigbus = {
     .name = "uffd-sigbus",
     .access = LB_ACCESS_FLAT,
@@ -85,5 +76,4 @@ const struct lb_variant_ops lb_variant_uffd_sigbus = {
     .force = sigbus_force,
     .release = sigbus_release,
     .abort_fill = lb_uffd_abort_fill,
-    .enter = sigbus_enter,
 };

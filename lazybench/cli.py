@@ -76,7 +76,7 @@ only, with fewer pyperf values (under a minute)."""
 
 
 def _build_parser() -> _Parser:
-    from lazybench import core, suite
+    from lazybench import core, pythunks, suite
 
     parser = _Parser(
         prog="python -m lazybench",
@@ -98,7 +98,10 @@ def _build_parser() -> _Parser:
                      default="default", help="suite profile (default: default)")
     run.add_argument("--variants", type=_csv, metavar="LIST",
                      help="comma-separated variants (default: all available; "
-                          f"known: {', '.join(core.VARIANTS)})")
+                          f"known: {', '.join(core.VARIANTS)}, and the "
+                          "Python thunk kinds "
+                          f"{', '.join(pythunks.KINDS)}, which run only in "
+                          "the Python-level table)")
     run.add_argument("--generators", type=_csv, metavar="LIST",
                      help=f"comma-separated generators ({', '.join(core.GENERATORS)})")
     run.add_argument("--workloads", type=_csv, metavar="LIST",
@@ -111,6 +114,9 @@ def _build_parser() -> _Parser:
                      metavar="ROUNDS",
                      help=f"mixing rounds per element of the spin generator "
                           f"(default {suite.DEFAULT_SPIN})")
+    run.add_argument("--no-python", action="store_true",
+                     help="skip the Python-level cases (the table read "
+                          "from Python through views and Python thunks)")
     run.add_argument("--results-dir", type=pathlib.Path,
                      default=pathlib.Path("results"), metavar="DIR",
                      help="where run folders go (default: ./results)")
@@ -173,17 +179,19 @@ def _machine() -> dict[str, Any]:
 
 
 def cmd_list() -> int:
-    from lazybench import core
+    from lazybench import core, pythunks
 
     print("variants:")
     for a in core.all_availability():
         state = "available" if a.available else f"unavailable: {a.reason}"
         print(f"  {a.variant:20} {state}")
+    print("Python thunk kinds (Python-level table only): "
+          + ", ".join(pythunks.KINDS))
     print("generators: " + ", ".join(core.GENERATORS))
     print("workloads:  " + ", ".join(core.WORKLOADS))
     print("floors:")
     for name, text in core.FLOORS.items():
-        print(f"  {name:20} {text}")
+        print(f"  {name:22} {text}")
     return 0
 
 
@@ -204,10 +212,11 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
             pyperf_argv: list[str]) -> int:
     import pyperf
 
-    from lazybench import core, results, runner, suite
+    from lazybench import core, pythunks, results, runner, suite
 
     profile = suite.PROFILES[args.suite]
-    variants = _selection(args.variants, core.VARIANTS, "variant")
+    variants = _selection(args.variants, core.VARIANTS + pythunks.KINDS,
+                          "variant")
     generators = _selection(args.generators, core.GENERATORS, "generator") \
         or profile.generators
     workloads = _selection(args.workloads, core.WORKLOADS, "workload") \
@@ -229,6 +238,15 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
                               fractions, n, args.spin,
                               profile.per_element_generators,
                               profile.warm, profile.fault_around)
+    if not args.no_python:
+        plan = tuple((g, w, f) for g, w, f in profile.python_plan
+                     if (args.generators is None or g in generators)
+                     and (args.workloads is None or w in workloads)
+                     and (args.touched is None or f in fractions))
+        kinds = tuple(k for k in pythunks.KINDS
+                      if variants is None or k in variants)
+        cases += suite.build_python_cases(tuple(chosen) + kinds, plan,
+                                          min(n, profile.python_n))
     floors = args.floors or tuple(f for f in suite.FLOOR_NAMES
                                   if core.floor_available(f))
 
@@ -239,7 +257,9 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
         # Workers get the parent's resolved choices, so that a worker whose
         # environment differs cannot disagree on the list of benchmarks.
         program_args=("-m", "lazybench", *our_argv,
-                      "--variants", ",".join(chosen),
+                      "--variants", ",".join(chosen + [
+                          k for k in pythunks.KINDS
+                          if variants is None or k in variants]),
                       "--floors", ",".join(floors)))
     if worker:
         bench_runner.parse_args(pyperf_argv)
@@ -317,7 +337,7 @@ def _preflight(cases: Sequence[Any]) -> None:
     seen = set()
     for case in cases:
         key = (case.variant, case.n)
-        if case.variant == "eager" or key in seen:
+        if case.variant == "eager" or case.level == "python" or key in seen:
             continue
         seen.add(key)
         try:

@@ -126,6 +126,20 @@ class Footprint:
     accesses: int
 
 
+class _Owner:
+    """Owns one C array and frees it when the last reference goes: the
+    LazyArray holds one, and so does every view of it (see views.py), so
+    the memory outlives any buffer still pointing into it."""
+
+    def __init__(self, ptr: Any) -> None:
+        self.ptr = ptr
+
+    def __del__(self) -> None:
+        ptr, self.ptr = self.ptr, None
+        if ptr is not None:
+            lib.lb_release(ptr)
+
+
 class LazyArray:
     """n int64 elements computed by a C generator, reached by one variant.
 
@@ -145,7 +159,9 @@ class LazyArray:
                                          "fault_around": fault_around})
         out = ffi.new("lb_array **")
         _check(lib.lb_create(v, params, out), f"creating a {variant} array")
+        self._owner: _Owner | None = _Owner(out[0])
         self._ptr: Any = out[0]
+        self._views: list[Any] = []      # weak references to handed-out views
         self.n = n
 
     def _live(self) -> Any:
@@ -163,12 +179,31 @@ class LazyArray:
         self.release()
 
     def __del__(self) -> None:
-        self.release()
+        # Views outlive a dropped array: they hold its owner.  Only an
+        # explicit release() revokes them.
+        self._owner = None
 
     def release(self) -> None:
-        ptr, self._ptr = getattr(self, "_ptr", None), None
-        if ptr is not None:
-            lib.lb_release(ptr)
+        """Invalidate the views handed out, and free the C array (at once,
+        or when the last buffer still exported from a view goes)."""
+        from lazybench import views
+
+        self._ptr = None
+        for ref in getattr(self, "_views", ()):
+            view = ref()
+            if view is not None:
+                views.invalidate(view)
+        self._views = []
+        self._owner = None
+
+    def view(self) -> Any:
+        """A read-only view of the elements for plain Python code; reading
+        it takes the variant's fault path (see :mod:`lazybench.views`)."""
+        from lazybench import views
+
+        view = views.open_view(self, self._live(), self._owner)
+        self._views.append(views.weak(view))
+        return view
 
     def reset(self) -> None:
         """Back to unevaluated, with fresh pages (eager keeps its values)."""

@@ -17,7 +17,7 @@ from lazybench.results import atomic_write  # noqa: E402
 PLOTS_DIR = "plots"
 
 
-def _figure(df: pd.DataFrame, generator: str) -> plt.Figure:
+def _figure(df: pd.DataFrame, generator: str, title: str) -> plt.Figure:
     sub = df[(df.generator == generator) & ~df.warm & (df.fault_around == 1)]
     workloads = list(dict.fromkeys(sub.workload))
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads),
@@ -36,7 +36,7 @@ def _figure(df: pd.DataFrame, generator: str) -> plt.Figure:
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("ns per touched element")
     axes[0][-1].legend(fontsize="small")
-    fig.suptitle(f"generator: {generator}")
+    fig.suptitle(f"{title}, generator: {generator}")
     fig.tight_layout()
     return fig
 
@@ -45,12 +45,17 @@ def write_plots(df: pd.DataFrame, folder: pathlib.Path) -> list[pathlib.Path]:
     if df.empty:
         return []
     out = []
-    for generator in dict.fromkeys(df.generator):
-        fig = _figure(df, generator)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110)
-        plt.close(fig)
-        path = folder / PLOTS_DIR / f"time_per_element_{generator}.png"
-        atomic_write(path, buf.getvalue())
-        out.append(path)
+    level = df["level"] if "level" in df else pd.Series("c", index=df.index)
+    for name, title, sub in (
+            ("time_per_element", "C workload loop", df[level == "c"]),
+            ("python_time_per_element", "read from Python",
+             df[level == "python"])):
+        for generator in dict.fromkeys(sub.generator):
+            fig = _figure(sub, generator, title)
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110)
+            plt.close(fig)
+            path = folder / PLOTS_DIR / f"{name}_{generator}.png"
+            atomic_write(path, buf.getvalue())
+            out.append(path)
     return out

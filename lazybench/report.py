@@ -53,7 +53,7 @@ def cases_frame(run: RunData) -> pd.DataFrame:
         rows.append({
             "variant": case["variant"], "generator": case["generator"],
             "workload": case["workload"], "fraction": case["fraction"],
-            "warm": warm,
+            "warm": warm, "level": case.get("level", "c"),
             "fault_around": int(case.get("fault_around", 1)), "n": case["n"], "accesses": rec["accesses"],
             "touched_pages": rec["touched_pages"],
             "time_s": s["time_s"], "time_stdev_s": s["time_stdev_s"],
@@ -99,12 +99,12 @@ def cases_frame(run: RunData) -> pd.DataFrame:
 
 def _ratio_to(df: pd.DataFrame, base: str) -> list[float]:
     """ns per touched element over `base`'s for the same case."""
-    keys = ["generator", "workload", "fraction", "warm"]
+    keys = ["level", "generator", "workload", "fraction", "warm"]
     ref = df[(df.variant == base) & (df.fault_around == 1)] \
         .set_index(keys)["ns_per_touched_element"]
     return [row.ns_per_touched_element /
-            ref.get((row.generator, row.workload, row.fraction, row.warm),
-                    float("nan"))
+            ref.get((row.level, row.generator, row.workload, row.fraction,
+                     row.warm), float("nan"))
             for row in df.itertuples()]
 
 
@@ -206,6 +206,33 @@ def redirect_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def python_speedup_table(py: pd.DataFrame) -> pd.DataFrame:
+    """Python-level first passes: the fastest lazy C variant read through
+    its view against the fastest pure-Python thunk, per case."""
+    from lazybench.pythunks import KINDS
+
+    cold = py[~py.warm]
+    rows = []
+    for (g, w, f), grp in cold.groupby(["generator", "workload", "fraction"],
+                                       sort=False):
+        python = grp[grp.variant.isin(KINDS)]
+        c_lazy = grp[~grp.variant.isin(KINDS) &
+                     ~grp.variant.str.startswith("eager")]
+        if python.empty or c_lazy.empty:
+            continue
+        best_py = python.sort_values("ns_per_touched_element").iloc[0]
+        best_c = c_lazy.sort_values("ns_per_touched_element").iloc[0]
+        rows.append({"generator": g, "workload": w,
+                     "touched": format_fraction(float(str(f))),
+                     "best_c_variant": best_c.variant,
+                     "best_c_ns": best_c.ns_per_touched_element,
+                     "best_python_thunk": best_py.variant,
+                     "best_python_ns": best_py.ns_per_touched_element,
+                     "c_times_faster": best_py.ns_per_touched_element /
+                     best_c.ns_per_touched_element})
+    return pd.DataFrame(rows)
+
+
 def _md(df: pd.DataFrame, floatfmt: str = ".3g", index: bool = True) -> str:
     return df.to_markdown(floatfmt=floatfmt, index=index)
 
@@ -226,6 +253,8 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
         out += [f"- `{u['variant']}`: {u['reason']}" for u in m["unavailable"]]
         out.append("")
     out += ["## Floors", "", _md(floors, index=False), ""]
+    py = df[df.level == "python"] if not df.empty else df
+    df = df[df.level == "c"] if not df.empty else df
     if not df.empty:
         out += ["## Time per touched element (ns), first pass", "",
                 _md(summary_table(df).reset_index(), index=False), ""]
@@ -263,6 +292,18 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
                 "vol_ctx_per_fault", "invol_ctx_per_fault", "build_ms"]
         out += ["## Counters (untimed verification pass)", "",
                 _md(df[cols], index=False), ""]
+    if not py.empty:
+        n = int(py.n.iloc[0])
+        out += ["## Time per touched element from Python (ns), first pass",
+                "", f"Read by a Python loop (`acc += get(i)`) over {n} "
+                "elements: C variants through their view (a memoryview, or "
+                "the core's element access where there is no flat memory), "
+                "and pure-Python thunks.", "",
+                _md(summary_table(py).reset_index(), index=False), ""]
+        speed = python_speedup_table(py)
+        if not speed.empty:
+            out += ["## Best lazy C variant against the best Python thunk, "
+                    "from Python", "", _md(speed, index=False), ""]
     if plots:
         out += ["## Plots", ""]
         out += [f"![{p.stem}]({p.as_posix()})" for p in plots]

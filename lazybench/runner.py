@@ -13,10 +13,11 @@ from typing import Callable, Sequence
 
 import pyperf
 
-from lazybench import core
+from lazybench import core, pylevel, pyworkloads
 from lazybench.suite import FLOOR_INNER_LOOPS, Case
 
 _arrays: dict[Case, core.LazyArray] = {}
+_targets: dict[Case, tuple[pylevel.Target, Sequence[int]]] = {}
 
 
 def _array(case: Case) -> core.LazyArray:
@@ -30,7 +31,23 @@ def _array(case: Case) -> core.LazyArray:
     return arr
 
 
+def _target(case: Case) -> tuple[pylevel.Target, Sequence[int]]:
+    got = _targets.get(case)
+    if got is None:
+        target = pylevel.Target(case.variant, case.n, case.generator,
+                                case.seed, case.spin)
+        idx = pyworkloads.indices(case.workload, case.n, case.fraction,
+                                  case.seed, core.PAGE_ELEMENTS)
+        if case.warm:
+            target.run(idx)
+        got = _targets[case] = (target, idx)
+    return got
+
+
 def time_case(loops: int, case: Case) -> float:
+    if case.level == "python":
+        target, idx = _target(case)
+        return target.time(idx, loops, case.warm) / 1e9
     result = _array(case).bench(case.workload, case.fraction, case.seed,
                                 loops, reset=not case.warm)
     return result.elapsed_ns / 1e9
@@ -51,7 +68,8 @@ def case_metadata(case: Case) -> dict[str, str | int | float]:
             "lazybench_fraction": case.fraction,
             "lazybench_n": case.n,
             "lazybench_warm": int(case.warm),
-            "lazybench_fault_around": case.fault_around}
+            "lazybench_fault_around": case.fault_around,
+            "lazybench_level": case.level}
 
 
 def bench_all(runner: pyperf.Runner, floors: Sequence[str],
@@ -75,4 +93,7 @@ def bench_all(runner: pyperf.Runner, floors: Sequence[str],
     for arr in _arrays.values():
         arr.release()
     _arrays.clear()
+    for target, _ in _targets.values():
+        target.release()
+    _targets.clear()
     return done

@@ -25,11 +25,14 @@ class Case:
     seed: int = 1
     warm: bool = False      # time a second pass over evaluated elements
     fault_around: int = 1   # pages one fault materialises
+    level: str = "c"        # "c": the C workload loop; "python": pylevel
 
     @property
     def name(self) -> str:
         name = (f"{self.variant}/{self.generator}/{self.workload}/"
                 f"{format_fraction(self.fraction)}")
+        if self.level == "python":
+            name = "py/" + name
         if self.fault_around > 1:
             name += f"/fa{self.fault_around}"
         return name + "/warm" if self.warm else name
@@ -37,7 +40,7 @@ class Case:
     def reference(self) -> "Case":
         """The eager case whose checksum this case must reproduce."""
         return dataclasses.replace(self, variant="eager", warm=False,
-                                   fault_around=1)
+                                   fault_around=1, level="c")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,15 +59,27 @@ class Profile:
     per_element_generators: tuple[str, ...] = ("hash",)
     warm: bool = True               # warm-pass twins at 100 % touched
     fault_around: bool = True       # fault-around 4 and 16 twins
+    # Python-level cases: (generator, workload, fraction) read from Python
+    # by every C variant's view and every Python thunk kind, at python_n.
+    python_plan: tuple[tuple[str, str, float], ...] = ()
+    python_n: int = 1 << 15
 
+
+DEFAULT_PYTHON_PLAN: tuple[tuple[str, str, float], ...] = (
+    *(("hash", w, f) for w in ("seq", "random") for f in FRACTIONS),
+    ("hash", "strided", 1.0),
+    ("recurrence", "seq", 1.0),
+)
 
 PROFILES: dict[str, Profile] = {
     "default": Profile("default", core.GENERATORS, core.WORKLOADS, FRACTIONS,
                        DEFAULT_N, processes=1, values=3, warmups=1,
-                       min_time=0.025),
+                       min_time=0.025, python_plan=DEFAULT_PYTHON_PLAN),
     "quick": Profile("quick", ("hash",), core.WORKLOADS, (0.01, 1.0),
                      DEFAULT_N, processes=1, values=2, warmups=1,
-                     min_time=0.01, warm=False, fault_around=False),
+                     min_time=0.01, warm=False, fault_around=False,
+                     python_plan=(("hash", "random", 0.01),
+                                  ("hash", "random", 1.0))),
 }
 
 
@@ -125,3 +140,16 @@ def build_cases(variants: tuple[str, ...], generators: tuple[str, ...],
                   for k in FAULT_AROUND
                   if c.workload == "seq" and core.has_fault_around(c.variant)]
     return cases
+
+
+def build_python_cases(variants: tuple[str, ...],
+                       plan: tuple[tuple[str, str, float], ...],
+                       n: int) -> list[Case]:
+    """Python-level cases: each planned (generator, workload, fraction)
+    for every given variant (C variants and Python thunk kinds) that has
+    it."""
+    from lazybench import pylevel
+
+    return [Case(v, g, w, f, n, level="python")
+            for g, w, f in plan for v in variants
+            if pylevel.supports(v, g).available]

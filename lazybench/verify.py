@@ -53,7 +53,47 @@ class References:
         self._arrays.clear()
 
 
+def verify_python_case(case: Case, refs: References) -> dict[str, Any]:
+    """The same record for a Python-level case: the pass runs the Python
+    loop (pylevel), its checksum against the C eager one."""
+    from lazybench import pylevel, pyworkloads
+
+    expected = refs.checksum(case)
+    idx = pyworkloads.indices(case.workload, case.n, case.fraction,
+                              case.seed, core.PAGE_ELEMENTS)
+    t0 = time.perf_counter_ns()
+    target = pylevel.Target(case.variant, case.n, case.generator, case.seed,
+                            case.spin)
+    try:
+        build_ns = time.perf_counter_ns() - t0
+        target.clear_counters()
+        before = _rusage()
+        first = target.run(idx)
+        ru = _delta(before, _rusage())
+        counters = target.counters()
+        target.clear_counters()
+        second = target.run(idx)
+        warm = target.counters()
+    finally:
+        target.release()
+    for label, got in (("first", first), ("second", second)):
+        if got != expected:
+            raise ChecksumMismatch(
+                f"{case.name}: {label} pass checksum {got:#x} differs from "
+                f"C eager's {expected:#x}")
+    accesses = len(idx)
+    pages = len({i // core.PAGE_ELEMENTS for i in idx})
+    return {
+        "name": case.name, "case": dataclasses.asdict(case),
+        "accesses": accesses, "touched_pages": pages, "checksum": first,
+        "verified": True, "build_ns": build_ns, "counters": counters,
+        "second_pass": warm, "rusage": ru,
+    }
+
+
 def verify_case(case: Case, refs: References) -> dict[str, Any]:
+    if case.level == "python":
+        return verify_python_case(case, refs)
     expected = refs.checksum(case)
     t0 = time.perf_counter_ns()
     with core.LazyArray(case.variant, case.n, case.generator, case.spin,

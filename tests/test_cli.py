@@ -13,7 +13,8 @@ from lazybench import core
 
 from conftest import run_cli
 
-SMALL_RUN = ["run", "--suite", "default", "--variants", "eager,sigsegv-mprotect",
+SMALL_RUN = ["run", "--suite", "default", "--variants",
+             "eager,sigsegv-mprotect,py-closure",
              "--generators", "hash,recurrence",
              "--workloads", "seq,strided", "--touched", "10,100",
              "--elements", "65536"]
@@ -81,6 +82,18 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
                  "plots/time_per_element_recurrence.png"):
         assert (folder / name).exists(), name
     df = pd.read_csv(folder / "results.csv")
+    py = df[df.level == "python"]
+    df = df[df.level == "c"]
+    assert "py-closure" not in set(df.variant)   # a Python-level kind only
+    # the default Python plan cut to the selection: hash seq 10 % and
+    # 100 %, hash strided 100 %, recurrence seq 100 %; three variants
+    assert len(py) == 4 * 3
+    assert set(py.variant) == {"eager", "sigsegv-mprotect", "py-closure"}
+    assert (py.n == 32768).all()
+    assert (py.ns_per_touched_element > 0).all()
+    pmp = py[py.variant == "sigsegv-mprotect"]
+    assert (pmp.faults_per_touched_page == 1).all()
+    assert (folder / "plots/python_time_per_element_hash.png").exists()
     assert (~df.warm & (df.fault_around == 1)).sum() == 2 * 2 * 2 * 2
     assert df.warm.sum() == 2 * 2             # 100 % touched, hash only
     assert (df.fault_around > 1).sum() == 2   # mprotect seq: 4 and 16
@@ -99,6 +112,8 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
     assert (floors.ns_per_op > 0).all()
     report = (folder / "report.md").read_text()
     assert "![time_per_element_hash](plots/time_per_element_hash.png)" in report
+    assert "## Time per touched element from Python" in report
+    assert "## Best lazy C variant against the best Python thunk" in report
     assert not (small_run / "baseline").exists()
     raw = (folder / "pyperf.json").read_text()
     assert "python_executable" not in raw and sys.executable not in raw
@@ -111,7 +126,7 @@ def test_report_rebuilds(small_run: pathlib.Path) -> None:
     proc = run_cli(["report", str(folder)])
     assert proc.returncode == 0, proc.stderr
     assert (folder / "report.md").exists()
-    assert len(pd.read_csv(folder / "results.csv")) == 22
+    assert len(pd.read_csv(folder / "results.csv")) == 22 + 12
 
 
 def test_corrupt_run_file_is_one_line(small_run: pathlib.Path,

@@ -1,0 +1,100 @@
+"""Python-level cases: what a case reads from plain Python, and how.
+
+A C variant is read through its view (``LazyArray.view()``) inside a view
+session; a Python thunk kind through its array's getter.  Both are reset
+between timed passes (untimed) and read by the same loop
+(:func:`lazybench.pyworkloads.run_pass`).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, Callable, ContextManager, Sequence
+
+from lazybench import core, pythunks, pyworkloads, views
+
+KINDS = pythunks.KINDS
+
+
+def is_python_kind(variant: str) -> bool:
+    return variant in KINDS
+
+
+def supports(variant: str, generator: str) -> core.Availability:
+    """Python-level cases need a Python version of the generator too (the
+    checksum of every variant is compared with the C eager one)."""
+    if generator not in pythunks.GENERATORS:
+        return core.Availability(variant, False,
+                                 f"generator {generator} has no Python "
+                                 "version")
+    if is_python_kind(variant):
+        return core.Availability(variant, True, "")
+    return core.supports(variant, generator)
+
+
+class Target:
+    """One array read from Python: `get` is i -> element."""
+
+    def __init__(self, variant: str, n: int, generator: str, seed: int,
+                 spin: int = 100) -> None:
+        self.variant = variant
+        self._thunks: pythunks.ThunkArray | None = None
+        self._array: core.LazyArray | None = None
+        self._view: Any = None
+        if is_python_kind(variant):
+            self._thunks = pythunks.ThunkArray(variant, n, generator, seed)
+            self.get: Callable[[int], int] = self._thunks.get
+        else:
+            self._array = core.LazyArray(variant, n, generator, spin, seed)
+            self._view = self._array.view()
+            self.get = (self._view.reader()
+                        if isinstance(self._view, views.ElementView)
+                        else self._view.__getitem__)
+
+    def reset(self) -> None:
+        if self._thunks is not None:
+            self._thunks.reset()
+        elif self._array is not None:
+            self._array.reset()
+
+    def session(self) -> ContextManager[None]:
+        if self._array is None:
+            return contextlib.nullcontext()
+        return views.session(self._array)
+
+    def run(self, idx: Sequence[int]) -> int:
+        with self.session():
+            return pyworkloads.run_pass(self.get, idx)
+
+    def time(self, idx: Sequence[int], loops: int, warm: bool) -> int:
+        """Nanoseconds of `loops` passes, each on a fresh array unless
+        `warm` (then over evaluated elements)."""
+        total = 0
+        for _ in range(loops):
+            if not warm:
+                self.reset()
+            with self.session():
+                ns, _ = pyworkloads.time_passes(self.get, idx, 1, None)
+            total += ns
+        return total
+
+    def counters(self) -> dict[str, int]:
+        """The core's counters; for a thunk kind, its evaluations."""
+        if self._array is not None:
+            return dataclasses.asdict(self._array.counters())
+        assert self._thunks is not None
+        out = {f.name: 0 for f in dataclasses.fields(core.Counters)}
+        out.update(elements_materialised=self._thunks.evaluations,
+                   generator_calls=self._thunks.evaluations)
+        return out
+
+    def clear_counters(self) -> None:
+        if self._array is not None:
+            self._array.clear_counters()
+        elif self._thunks is not None:
+            self._thunks.evaluations = 0
+
+    def release(self) -> None:
+        if self._array is not None:
+            self._array.release()
+        self._array = self._view = self._thunks = None

@@ -1,0 +1,135 @@
+"""Views: the elements of a C lazy array, read from plain Python.
+
+``LazyArray.view()`` returns, for a variant with flat memory (eager,
+sigsegv-mprotect, the uffd variants), a read-only ``memoryview`` of int64
+(format ``'q'``) over the array's own memory.  ``v[i]``, ``sum(v[a:b])``
+or ``numpy.frombuffer(v, dtype=numpy.int64)[a:b].sum()`` read that memory
+directly, and the first read of a lazy page takes the variant's fault path
+exactly as the C workloads do.
+
+Variants without flat memory (sigsegv-redirect reaches elements through
+protected handles, swcheck through a state check, eager-handles through a
+list of addresses) return an :class:`ElementView` instead: a read-only
+sequence whose reads go through the variant's own access path in the core,
+one element per call.
+
+Safety: a view keeps the C array's memory alive (it holds the array's
+owner), so no buffer ever points at freed memory.  Releasing the array
+releases the views it handed out; using one afterwards raises Python's
+``ValueError`` (memoryview) or :class:`~lazybench.core.ArrayStateError`
+(ElementView).  A buffer exported further from a memoryview (a NumPy array
+made from it) cannot be revoked: it keeps the memory alive and readable
+until it is dropped.
+
+Faults taken from Python have no call to return an error from: a lazy
+evaluation that fails inside a view read (nesting too deep, out of
+memory) prints its reason and ends the process with a crash report.  Use
+``LazyArray.get``/``run`` where such errors must be recoverable.  Inside
+:func:`session` the thread takes faults on the core's own signal stack
+(deep nesting) and, for uffd-thread, with its CPU placement; outside it
+reads still work, on the thread's current signal stack.
+"""
+from __future__ import annotations
+
+import contextlib
+import weakref
+from typing import TYPE_CHECKING, Any, Iterator, Union, overload
+
+from lazybench._core import ffi, lib
+
+if TYPE_CHECKING:
+    from lazybench.core import LazyArray
+
+
+class ElementView:
+    """Read-only sequence of int for variants without flat memory."""
+
+    def __init__(self, array: "LazyArray", ptr: Any, owner: Any) -> None:
+        self._ptr: Any = ptr
+        self._owner = owner          # keeps the C array alive
+        self._variant = array.variant
+        self._n = array.n
+        self.__weakref__: Any
+
+    def invalidate(self) -> None:
+        self._ptr = None
+        self._owner = None
+
+    def _live(self) -> Any:
+        if self._ptr is None:
+            from lazybench.core import ArrayStateError
+
+            raise ArrayStateError(f"view of a released {self._variant} array")
+        return self._ptr
+
+    def __len__(self) -> int:
+        return self._n
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[int]: ...
+
+    def __getitem__(self, i: Union[int, slice]) -> Union[int, list[int]]:
+        ptr = self._live()
+        if isinstance(i, slice):
+            return [int(lib.lb_view_read(ptr, k))
+                    for k in range(*i.indices(self._n))]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(f"index {i} out of range for {self._n} elements")
+        return int(lib.lb_view_read(ptr, i))
+
+    def reader(self) -> Any:
+        """A function i -> element with no bounds check, for timed loops."""
+        ptr = self._live()
+        read = lib.lb_view_read
+        return lambda i: read(ptr, i)
+
+    def __iter__(self) -> Iterator[int]:
+        ptr = self._live()
+        for k in range(self._n):
+            yield int(lib.lb_view_read(ptr, k))
+
+
+View = Union[memoryview, ElementView]
+
+
+def open_view(array: "LazyArray", ptr: Any, owner: Any) -> View:
+    address = lib.lb_view_address(ptr)
+    if address == ffi.NULL:
+        return ElementView(array, ptr, owner)
+    # The buffer keeps the cdata alive, and the cdata's (empty) destructor
+    # keeps the owner alive: the memory lives as long as any buffer on it.
+    keep = ffi.gc(ffi.cast("char *", address), lambda _p, o=owner: None)
+    raw = ffi.buffer(keep, array.n * 8)
+    return memoryview(raw).toreadonly().cast("q")
+
+
+def weak(view: View) -> "weakref.ref[Any]":
+    return weakref.ref(view)
+
+
+def invalidate(view: View) -> None:
+    """Make further use of the view an error, where Python allows it."""
+    if isinstance(view, memoryview):
+        with contextlib.suppress(BufferError):   # exported further: stays
+            view.release()
+    else:
+        view.invalidate()
+
+
+@contextlib.contextmanager
+def session(array: "LazyArray") -> Iterator[None]:
+    """Prepare this thread to take the array's faults from Python reads:
+    the core's signal stack, decoder and CPU placement (see module doc)."""
+    from lazybench.core import _check
+
+    ptr = array._live()
+    _check(lib.lb_view_enter(ptr), f"{array.variant} view session")
+    try:
+        yield
+    finally:
+        lib.lb_view_leave(ptr)
