@@ -342,6 +342,32 @@ int lb_wait_page(lb_array *a, uint8_t *state, int64_t page)
     return LB_OK;
 }
 
+static void flush_element_counts(struct lb_tstate *ts)
+{
+    if (ts->batch_a && ts->batch_elements) {
+        lb_count(&ts->batch_a->c.elements_materialised, ts->batch_elements);
+        lb_count(&ts->batch_a->c.generator_calls, ts->batch_elements);
+    }
+    ts->batch_a = NULL;
+    ts->batch_elements = 0;
+}
+
+/* One element evaluated by a generator that reads no other element. */
+static void count_element(lb_array *a)
+{
+    struct lb_tstate *ts = lb_tstate_peek();
+    if (ts && ts->armed) {
+        if (ts->batch_a != a)
+            flush_element_counts(ts);
+        ts->batch_a = a;
+        ts->batch_elements++;
+    } else {
+        lb_count(&a->c.elements_materialised, 1);
+        lb_count(&a->c.generator_calls, 1);
+    }
+    lb_count_max(&a->c.max_nesting, 1);  /* a plain load once it is 1 */
+}
+
 int lb_force_element(lb_array *a, uint8_t *state, int64_t *data, int64_t i)
 {
     for (;;) {
@@ -349,6 +375,12 @@ int lb_force_element(lb_array *a, uint8_t *state, int64_t *data, int64_t i)
         if (__atomic_compare_exchange_n(&state[i], &expect, LB_PAGE_FILLING,
                                         0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
+            /* hash, spin: no nested read, no failure, no fill record */
+            if (lb_generate_range(a, i, i + 1, &data[i])) {
+                __atomic_store_n(&state[i], LB_PAGE_READY, __ATOMIC_RELEASE);
+                count_element(a);
+                return LB_OK;
+            }
             int rc = lb_fill_range(a, i, i + 1, &data[i]);
             if (rc) {
                 __atomic_store_n(&state[i], LB_PAGE_LAZY, __ATOMIC_RELEASE);
@@ -451,6 +483,7 @@ int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
         rc = LB_ELAZY;
     }
     ts->armed = 0;
+    flush_element_counts(ts);
     thread_leave(ts, a);
     return rc;
 }

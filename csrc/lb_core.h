@@ -95,6 +95,12 @@ struct lb_tstate {
     sigjmp_buf env;
     int armed;                     /* env is valid: errors unwind to it */
     int in_view;                   /* inside lb_view_enter/leave */
+    /* Elements evaluated one at a time (swcheck, redirect) inside a
+     * guarded call are counted here and added to batch_a's counters when
+     * the call ends: two atomic adds per element would cost more than
+     * evaluating a cheap element. */
+    lb_array *batch_a;
+    uint64_t batch_elements;
     int depth;                     /* fills in progress */
     struct lb_fill fills[LB_MAX_NEST + 1];
     char *altstack;
