@@ -5,6 +5,7 @@
         --generators hash --touched 1,100 -o lazy.json
     python -m pyperf stats lazy.json
 
+``--python-level`` adds the Python-level cases (views and Python thunks).
 Every pyperf option works (--rigorous, --fast, -p, -n, -o, --affinity, ...).
 ``python -m lazybench run`` drives the same benchmarks and adds the
 verification pass, counters, report and plots.
@@ -15,7 +16,7 @@ import argparse
 
 import pyperf
 
-from lazybench import core, runner, suite
+from lazybench import core, pythunks, runner, suite
 
 OPTIONS = ("variants", "generators", "workloads", "touched", "elements",
            "spin")
@@ -24,6 +25,8 @@ OPTIONS = ("variants", "generators", "workloads", "touched", "elements",
 def add_cmdline_args(cmd: list[str], args: argparse.Namespace) -> None:
     for name in OPTIONS:
         cmd.extend([f"--{name}", str(getattr(args, name))])
+    if args.python_level:
+        cmd.append("--python-level")
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -41,8 +44,20 @@ def main() -> None:
                    help="touched percentages")
     p.add_argument("--elements", type=int, default=suite.DEFAULT_N)
     p.add_argument("--spin", type=int, default=suite.DEFAULT_SPIN)
+    p.add_argument("--python-level", action="store_true",
+                   help="also the Python-level cases (the default suite's "
+                        "Python plan cut to the selection, at most "
+                        f"{suite.PROFILES['default'].python_n} elements); "
+                        "--variants may then name Python thunk kinds "
+                        f"({', '.join(pythunks.KINDS)})")
     args = bench_runner.parse_args()
     variants = _names(args.variants)
+    if args.python_level and args.variants == ",".join(available):
+        variants += pythunks.KINDS
+    kinds = tuple(v for v in variants if v in pythunks.KINDS)
+    variants = tuple(v for v in variants if v not in pythunks.KINDS)
+    if kinds and not args.python_level:
+        p.error("Python thunk kinds run only with --python-level")
     for v in variants:
         if v not in available:
             p.error(f"variant {v!r} is unknown or unavailable here")
@@ -51,6 +66,13 @@ def main() -> None:
                               _names(args.workloads), fractions,
                               args.elements, args.spin,
                               per_element_generators=core.GENERATORS)
+    if args.python_level:
+        profile = suite.PROFILES["default"]
+        plan = tuple((g, w, f) for g, w, f in profile.python_plan
+                     if g in _names(args.generators)
+                     and w in _names(args.workloads) and f in fractions)
+        cases += suite.build_python_cases(variants + kinds, plan,
+                                          min(args.elements, profile.python_n))
     floors = [f for f in suite.FLOOR_NAMES if core.floor_available(f)]
     runner.bench_all(bench_runner, floors, cases)
 

@@ -126,6 +126,7 @@ int64_t lb_floor_sigbus_uffd(int64_t iters);
 int64_t lb_floor_first_touch(int64_t iters);
 int64_t lb_floor_decode(int64_t iters);
 int64_t lb_floor_uffdio_copy(int64_t iters);
+int64_t lb_floor_uffdio_copy16(int64_t iters);  /* per page */
 int64_t lb_floor_page_compute(int64_t iters);
 
 const char *lb_capstone_version(void);

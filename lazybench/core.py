@@ -283,6 +283,7 @@ FLOORS: dict[str, str] = {
     "first-touch": "first write to a fresh anonymous 4 KiB page",
     "decode": "Capstone decode of one load and its operand analysis",
     "uffdio-copy": "UFFDIO_COPY of one page into a missing page, no fault",
+    "uffdio-copy-16": "UFFDIO_COPY of 16 pages at once, per page, no fault",
     "page-compute": "computing one page of the hash generator, no fault",
 }
 
@@ -294,13 +295,14 @@ _FLOOR_FUNCS = {
     "first-touch": lib.lb_floor_first_touch,
     "decode": lib.lb_floor_decode,
     "uffdio-copy": lib.lb_floor_uffdio_copy,
+    "uffdio-copy-16": lib.lb_floor_uffdio_copy16,
     "page-compute": lib.lb_floor_page_compute,
 }
 
 
 def floor_available(name: str) -> bool:
     """Floors of a kernel feature that may be refused (userfaultfd)."""
-    if name in ("uffdio-copy", "sigbus-uffd-roundtrip"):
+    if name in ("uffdio-copy", "uffdio-copy-16", "sigbus-uffd-roundtrip"):
         return availability("uffd-sigbus").available
     return True
 

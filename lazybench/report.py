@@ -163,6 +163,30 @@ def page_budget_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sigbus_around_table(df: pd.DataFrame,
+                        floors: pd.DataFrame) -> pd.DataFrame:
+    """uffd-sigbus, hash, sequential scan at fault-around 16: time per page
+    next to the least it can cost (a 16-page UFFDIO_COPY per page, the
+    page's computation, a sixteenth of the SIGBUS), both over the time per
+    page at fault-around 1."""
+    floor = floors.set_index("floor")["ns_per_op"]
+    seq = df[~df.warm & (df.variant == "uffd-sigbus") &
+             (df.generator == "hash") & (df.workload == "seq") &
+             (df.fraction == 1.0)].set_index("fault_around")
+    if 1 not in seq.index or 16 not in seq.index:
+        return pd.DataFrame()
+    per_page = seq["ns_per_touched_page"].astype(float).to_dict()
+    fa1, fa16 = per_page[1], per_page[16]
+    least = (floor.get("uffdio-copy-16", float("nan")) +
+             floor.get("page-compute", float("nan")) +
+             floor.get("sigbus-uffd-roundtrip", float("nan")) / 16)
+    return pd.DataFrame([{
+        "fa1_ns_per_page": fa1, "fa16_ns_per_page": fa16,
+        "fa16_over_fa1": fa16 / fa1,
+        "least_fa16_ns_per_page": least,
+        "least_over_fa1": least / fa1}])
+
+
 def summary_table(df: pd.DataFrame, warm: bool = False) -> pd.DataFrame:
     """ns per touched element: one row per (generator, workload, fraction),
     one column per variant; first passes, or warm passes."""
@@ -286,6 +310,13 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
         if not around.empty:
             out += ["## Fault-around (sequential scan)", "",
                     _md(around, index=False), ""]
+        bound = sigbus_around_table(df, floors)
+        if not bound.empty:
+            out += ["## uffd-sigbus at fault-around 16 against the least "
+                    "it can cost", "",
+                    "least = floor uffdio-copy-16 + page-compute + "
+                    "sigbus-uffd-roundtrip / 16 (per page).", "",
+                    _md(bound, index=False), ""]
         lazy = df[~df.variant.str.startswith("eager")]
         cols = ["variant", "generator", "workload", "fraction", "warm",
                 "fault_around",

@@ -176,7 +176,8 @@ def test_bench_script_runs_under_pyperf(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "lazy.json"
     proc = subprocess.run(
         [sys.executable, str(script), "-p", "1", "-n", "1", "-w", "0",
-         "--min-time", "0.001", "--variants", "eager,sigsegv-mprotect",
+         "--min-time", "0.001", "--variants",
+         "eager,sigsegv-mprotect,py-closure", "--python-level",
          "--generators", "hash", "--workloads", "seq", "--touched", "100",
          "--elements", "4096", "-o", str(out)],
         capture_output=True, text=True, timeout=300)
@@ -184,3 +185,5 @@ def test_bench_script_runs_under_pyperf(tmp_path: pathlib.Path) -> None:
     names = pyperf.BenchmarkSuite.load(str(out)).get_benchmark_names()
     assert "sigsegv-mprotect/hash/seq/100%" in names
     assert "floor/sigsegv-roundtrip" in names
+    assert {"py/py-closure/hash/seq/100%",
+            "py/sigsegv-mprotect/hash/seq/100%"} <= set(names)
