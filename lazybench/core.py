@@ -160,14 +160,13 @@ class LazyArray:
         out = ffi.new("lb_array **")
         _check(lib.lb_create(v, params, out), f"creating a {variant} array")
         self._owner: _Owner | None = _Owner(out[0])
-        self._ptr: Any = out[0]
         self._views: list[Any] = []      # weak references to handed-out views
         self.n = n
 
     def _live(self) -> Any:
-        if self._ptr is None:
+        if self._owner is None:
             raise ArrayStateError(f"{self.variant} array used after release")
-        return self._ptr
+        return self._owner.ptr
 
     def __len__(self) -> int:
         return self.n
@@ -188,13 +187,12 @@ class LazyArray:
         or when the last buffer still exported from a view goes)."""
         from lazybench import views
 
-        self._ptr = None
+        self._owner = None
         for ref in getattr(self, "_views", ()):
             view = ref()
             if view is not None:
                 views.invalidate(view)
         self._views = []
-        self._owner = None
 
     def view(self) -> Any:
         """A read-only view of the elements for plain Python code; reading

@@ -74,8 +74,7 @@ class Target:
             if not warm:
                 self.reset()
             with self.session():
-                ns, _ = pyworkloads.time_passes(self.get, idx, 1, None)
-            total += ns
+                total += pyworkloads.time_pass(self.get, idx)
         return total
 
     def counters(self) -> dict[str, int]:

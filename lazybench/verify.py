@@ -11,9 +11,9 @@ from __future__ import annotations
 import dataclasses
 import resource
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
-from lazybench import core
+from lazybench import core, pylevel, pyworkloads
 from lazybench.suite import Case
 
 RUSAGE_FIELDS = ("ru_minflt", "ru_majflt", "ru_nvcsw", "ru_nivcsw")
@@ -53,78 +53,97 @@ class References:
         self._arrays.clear()
 
 
-def verify_python_case(case: Case, refs: References) -> dict[str, Any]:
-    """The same record for a Python-level case: the pass runs the Python
-    loop (pylevel), its checksum against the C eager one."""
-    from lazybench import pylevel, pyworkloads
+class _Subject(Protocol):
+    """What verification drives: a pass that returns its checksum, and
+    the counters since they were last cleared."""
 
-    expected = refs.checksum(case)
-    idx = pyworkloads.indices(case.workload, case.n, case.fraction,
-                              case.seed, core.PAGE_ELEMENTS)
-    t0 = time.perf_counter_ns()
-    target = pylevel.Target(case.variant, case.n, case.generator, case.seed,
-                            case.spin)
-    try:
-        build_ns = time.perf_counter_ns() - t0
-        target.clear_counters()
-        before = _rusage()
-        first = target.run(idx)
-        ru = _delta(before, _rusage())
-        counters = target.counters()
-        target.clear_counters()
-        second = target.run(idx)
-        warm = target.counters()
-    finally:
-        target.release()
+    def run_pass(self) -> int: ...
+
+    def counters(self) -> dict[str, int]: ...
+
+    def clear_counters(self) -> None: ...
+
+
+class _CArray:
+    """A C-level case: the workload loop in C."""
+
+    def __init__(self, arr: core.LazyArray, case: Case) -> None:
+        self.arr, self.case = arr, case
+
+    def run_pass(self) -> int:
+        c = self.case
+        return self.arr.run(c.workload, c.fraction, c.seed).checksum
+
+    def counters(self) -> dict[str, int]:
+        return dataclasses.asdict(self.arr.counters())
+
+    def clear_counters(self) -> None:
+        self.arr.clear_counters()
+
+
+class _PyTarget:
+    """A Python-level case: the Python loop over the case's indices."""
+
+    def __init__(self, target: pylevel.Target, idx: Sequence[int]) -> None:
+        self.target, self.idx = target, idx
+
+    def run_pass(self) -> int:
+        return self.target.run(self.idx)
+
+    def counters(self) -> dict[str, int]:
+        return self.target.counters()
+
+    def clear_counters(self) -> None:
+        self.target.clear_counters()
+
+
+def _passes(case: Case, subject: _Subject, expected: int) -> dict[str, Any]:
+    """A first pass on the fresh array (with its counters and rusage) and
+    a second over the evaluated one, both checked against `expected`."""
+    subject.clear_counters()
+    before = _rusage()
+    first = subject.run_pass()
+    ru = _delta(before, _rusage())
+    counters = subject.counters()
+    subject.clear_counters()
+    second = subject.run_pass()
+    warm = subject.counters()
     for label, got in (("first", first), ("second", second)):
         if got != expected:
             raise ChecksumMismatch(
                 f"{case.name}: {label} pass checksum {got:#x} differs from "
-                f"C eager's {expected:#x}")
-    accesses = len(idx)
-    pages = len({i // core.PAGE_ELEMENTS for i in idx})
-    return {
-        "name": case.name, "case": dataclasses.asdict(case),
-        "accesses": accesses, "touched_pages": pages, "checksum": first,
-        "verified": True, "build_ns": build_ns, "counters": counters,
-        "second_pass": warm, "rusage": ru,
-    }
+                f"eager's {expected:#x}")
+    return {"checksum": first, "verified": True, "counters": counters,
+            "second_pass": warm, "rusage": ru}
 
 
 def verify_case(case: Case, refs: References) -> dict[str, Any]:
-    if case.level == "python":
-        return verify_python_case(case, refs)
+    """Run the case's passes on a fresh array; Python-level cases are
+    checked against the C eager checksum too."""
     expected = refs.checksum(case)
+    record: dict[str, Any] = {"name": case.name,
+                              "case": dataclasses.asdict(case)}
     t0 = time.perf_counter_ns()
+    if case.level == "python":
+        idx = pyworkloads.indices(case.workload, case.n, case.fraction,
+                                  case.seed, core.PAGE_ELEMENTS)
+        target = pylevel.Target(case.variant, case.n, case.generator,
+                                case.seed, case.spin)
+        record["build_ns"] = time.perf_counter_ns() - t0
+        record["accesses"] = len(idx)
+        record["touched_pages"] = len({i // core.PAGE_ELEMENTS for i in idx})
+        try:
+            record.update(_passes(case, _PyTarget(target, idx), expected))
+        finally:
+            target.release()
+        return record
     with core.LazyArray(case.variant, case.n, case.generator, case.spin,
                         case.seed, case.fault_around) as arr:
-        build_ns = time.perf_counter_ns() - t0
+        record["build_ns"] = time.perf_counter_ns() - t0
         fp = arr.footprint(case.workload, case.fraction, case.seed)
-        arr.clear_counters()
-        before = _rusage()
-        first = arr.run(case.workload, case.fraction, case.seed)
-        ru = _delta(before, _rusage())
-        counters = arr.counters()
-        arr.clear_counters()
-        second = arr.run(case.workload, case.fraction, case.seed)
-        warm = arr.counters()
-    for label, got in (("first", first), ("second", second)):
-        if got.checksum != expected:
-            raise ChecksumMismatch(
-                f"{case.name}: {label} pass checksum {got.checksum:#x} "
-                f"differs from eager's {expected:#x}")
-    return {
-        "name": case.name,
-        "case": dataclasses.asdict(case),
-        "accesses": fp.accesses,
-        "touched_pages": fp.pages,
-        "checksum": first.checksum,
-        "verified": True,
-        "build_ns": build_ns,
-        "counters": dataclasses.asdict(counters),
-        "second_pass": dataclasses.asdict(warm),
-        "rusage": ru,
-    }
+        record["accesses"], record["touched_pages"] = fp.accesses, fp.pages
+        record.update(_passes(case, _CArray(arr, case), expected))
+    return record
 
 
 def verify_all(cases: Sequence[Case],
