@@ -4,9 +4,8 @@ A case's time function hands pyperf's loop count to the C core, which
 resets the lazy array (outside the timed part) before every loop, so each
 loop measures faulting into a fresh array, and times only the workload
 loop with clock_gettime.  No Python runs between loops.  Arrays are cached
-per worker process.  A warm case builds and evaluates a new array for each
-pyperf value, untimed, and then times passes over the evaluated elements
-without resetting.
+per worker process.  A warm case evaluates its array once, untimed, and
+then times passes over the evaluated elements without resetting.
 """
 from __future__ import annotations
 
@@ -21,29 +20,15 @@ _arrays: dict[Case, core.LazyArray] = {}
 _targets: dict[Case, tuple[pylevel.Target, Sequence[int]]] = {}
 
 
-def _new_array(case: Case) -> core.LazyArray:
-    return core.LazyArray(case.variant, case.n, case.generator, case.spin,
-                          case.seed, case.fault_around)
-
-
 def _array(case: Case) -> core.LazyArray:
     arr = _arrays.get(case)
     if arr is None:
-        arr = _arrays[case] = _new_array(case)
+        arr = core.LazyArray(case.variant, case.n, case.generator,
+                             case.spin, case.seed, case.fault_around)
+        if case.warm:                  # evaluate (and heal) once, untimed
+            arr.run(case.workload, case.fraction, case.seed)
+        _arrays[case] = arr
     return arr
-
-
-def _time_warm(loops: int, case: Case) -> float:
-    """A warm case builds and evaluates (and heals) a new array, untimed,
-    for every pyperf value: a warm pass never gets fresh pages, and how
-    the physical pages of one array share the caches made whole arrays
-    2x slower than others (swcheck, 1 MiB, on a 1 MiB L2), so the values
-    must sample several arrays, as cold loops do by resetting."""
-    with _new_array(case) as arr:
-        arr.run(case.workload, case.fraction, case.seed)
-        result = arr.bench(case.workload, case.fraction, case.seed, loops,
-                           reset=False)
-    return result.elapsed_ns / 1e9
 
 
 def _target(case: Case) -> tuple[pylevel.Target, Sequence[int]]:
@@ -63,10 +48,8 @@ def time_case(loops: int, case: Case) -> float:
     if case.level == "python":
         target, idx = _target(case)
         return target.time(idx, loops, case.warm) / 1e9
-    if case.warm:
-        return _time_warm(loops, case)
     result = _array(case).bench(case.workload, case.fraction, case.seed,
-                                loops, reset=True)
+                                loops, reset=not case.warm)
     return result.elapsed_ns / 1e9
 
 
