@@ -3,10 +3,14 @@
  * opens the page read-only, and the faulting instruction re-executes.
  * Later accesses to that page cost nothing.
  *
- * The page is filled through a second, writable mapping of the same
- * memfd, and opened only when complete: another thread can never read a
- * half-computed page.  A per-page state word makes concurrent faults on
- * one page compute it exactly once. */
+ * The region is a shared mapping of a memfd.  The handler computes the
+ * page (and, with fault-around, the next lazy pages) into this thread's
+ * page buffer, writes it into the memfd with one pwrite, and only then
+ * opens the mapping: another thread can never read a half-computed page.
+ * (Filling through a second, writable mapping instead cost one more page
+ * fault per page: 7.5 against 7.1 us per page, and 3.0 against 2.1 us at
+ * fault-around 16.)  A per-page state word makes concurrent faults on one
+ * page compute it exactly once. */
 #include "lb_core.h"
 
 #include <errno.h>
@@ -22,7 +26,6 @@
 struct mprot {
     int fd;
     char *view;             /* PROT_NONE until a page is materialised */
-    int64_t *fill;          /* writable alias of the same memory */
     uint8_t *state;         /* one per page */
 };
 
@@ -34,13 +37,28 @@ static int open_page(lb_array *a, int64_t page)
     int64_t lo = page * lb_epp;
     if (last >= 0) {
         int64_t hi = (last + 1) * lb_epp < a->n ? (last + 1) * lb_epp : a->n;
-        int rc = lb_fill_range(a, lo, hi, m->fill + lo);
+        struct lb_tstate *ts = lb_tstate_get();
+        int64_t *buf = ts ? (int64_t *)lb_scratch(ts, ts->depth) : NULL;
+        if (!buf) {
+            lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
+            lb_fail("sigsegv-mprotect: no buffer to compute the page in",
+                    NULL);
+            return LB_ENOMEM;
+        }
+        int rc = lb_fill_range(a, lo, hi, buf);
         if (rc) {
             lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
             return rc;
         }
-        if (mprotect(m->view + page * lb_page_size,
-                     (size_t)(last - page + 1) * lb_page_size, PROT_READ)) {
+        size_t len = (size_t)(last - page + 1) * lb_page_size;
+        off_t off = (off_t)(page * (int64_t)lb_page_size);
+        if (pwrite(m->fd, buf, len, off) != (ssize_t)len) {
+            lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
+            lb_fail("sigsegv-mprotect: writing the page into its memfd "
+                    "failed", errno == ENOSPC ? " (no space)" : NULL);
+            return LB_ESYS;
+        }
+        if (mprotect(m->view + page * lb_page_size, len, PROT_READ)) {
             lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
             lb_fail("sigsegv-mprotect: mprotect failed",
                     errno == ENOMEM ? " with ENOMEM (vm.max_map_count "
@@ -94,8 +112,6 @@ static void mprot_unmap(lb_array *a, struct mprot *m)
 {
     if (m->view && m->view != MAP_FAILED)
         munmap(m->view, a->bytes);
-    if (m->fill && (void *)m->fill != MAP_FAILED)
-        munmap(m->fill, a->bytes);
     if (m->fd >= 0)
         close(m->fd);
     free(m->state);
@@ -129,9 +145,7 @@ static int mprot_create(lb_array *a)
         return LB_ESYS;
     }
     m->view = mmap(NULL, a->bytes, PROT_NONE, MAP_SHARED, m->fd, 0);
-    m->fill = mmap(NULL, a->bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   m->fd, 0);
-    if (m->view == MAP_FAILED || (void *)m->fill == MAP_FAILED) {
+    if (m->view == MAP_FAILED) {
         lb_set_error("sigsegv-mprotect: cannot map the array", NULL);
         mprot_unmap(a, m);
         return LB_ENOMEM;
