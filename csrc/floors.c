@@ -109,28 +109,48 @@ static void bare_handler(int signo, siginfo_t *si, void *ucv)
     signal(signo, SIG_DFL);
 }
 
+/* The SIGBUS+copy floor's handler state (floors run on one thread). */
+static int copy_fd = -1;
+static const char *copy_src;
+
+/* Resolves the probe's fault on a userfaultfd missing page with one
+ * UFFDIO_COPY of a ready page and lets the load re-execute: what
+ * uffd-sigbus does, minus computing the page and any bookkeeping. */
+static void copy_handler(int signo, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    if (uc->uc_mcontext.gregs[REG_RIP] == (greg_t)lb_probe_insn) {
+        uintptr_t page = (uintptr_t)si->si_addr & ~(uintptr_t)(lb_page_size - 1);
+        if (lb_uffd_copy(copy_fd, (void *)page, copy_src, lb_page_size) == 0)
+            return;
+    }
+    signal(signo, SIG_DFL);
+}
+
 struct sig_ctx {
     int signo;
-    char *page;             /* faults on every read */
+    void (*handler)(int, siginfo_t *, void *);
+    char *page;             /* the first page read */
+    int64_t stride;         /* bytes between reads: 0 reads one page */
     int64_t iters;
     int64_t ns;
 };
 
-/* Time ctx->iters faults on ctx->page, each caught by bare_handler. */
-static int body_bare_signal(lb_array *a, void *p)
+/* Time ctx->iters faulting reads, each caught by ctx->handler. */
+static int body_signal(lb_array *a, void *p)
 {
     (void)a;
     struct sig_ctx *ctx = p;
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = bare_handler;
+    sa.sa_sigaction = ctx->handler;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     if (sigaction(ctx->signo, &sa, &old))
         return LB_ESYS;
     int64_t t0 = lb_now_ns();
     for (int64_t k = 0; k < ctx->iters; k++)
-        lb_probe_load((const volatile int64_t *)ctx->page);
+        lb_probe_load((const volatile int64_t *)(ctx->page + k * ctx->stride));
     ctx->ns = lb_now_ns() - t0;
     sigaction(ctx->signo, &old, NULL);
     return LB_OK;
@@ -144,8 +164,9 @@ int64_t lb_floor_sigsegv(int64_t iters)
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED)
         return LB_ENOMEM;
-    struct sig_ctx ctx = {.signo = SIGSEGV, .page = page, .iters = iters};
-    int rc = lb_guarded(NULL, body_bare_signal, &ctx);
+    struct sig_ctx ctx = {.signo = SIGSEGV, .handler = bare_handler,
+                          .page = page, .iters = iters};
+    int rc = lb_guarded(NULL, body_signal, &ctx);
     munmap(page, lb_page_size);
     return rc ? rc : ctx.ns;
 }
@@ -171,13 +192,67 @@ int64_t lb_floor_sigbus_uffd(int64_t iters)
     }
     int64_t result = LB_ESYS;
     if (lb_uffd_register(fd, page, lb_page_size) == 0) {
-        struct sig_ctx ctx = {.signo = SIGBUS, .page = page, .iters = iters};
-        int rc = lb_guarded(NULL, body_bare_signal, &ctx);
+        struct sig_ctx ctx = {.signo = SIGBUS, .handler = bare_handler,
+                              .page = page, .iters = iters};
+        int rc = lb_guarded(NULL, body_signal, &ctx);
         result = rc ? rc : ctx.ns;
     }
     munmap(page, lb_page_size);
     close(fd);
     return result;
+}
+
+/* SIGBUS from a userfaultfd missing page resolved in the handler by one
+ * UFFDIO_COPY of a ready page, one fresh page per read (mapping and
+ * registering are not timed). */
+int64_t lb_floor_sigbus_copy(int64_t iters)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    char why[200];
+    int fd = lb_uffd_open(UFFD_FEATURE_SIGBUS, why, sizeof why);
+    if (fd < 0) {
+        lb_set_error(why, NULL);
+        return LB_EUNAVAIL;
+    }
+    char *src = mmap(NULL, lb_page_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (src == MAP_FAILED) {
+        close(fd);
+        return LB_ENOMEM;
+    }
+    memset(src, 7, lb_page_size);
+    copy_fd = fd;
+    copy_src = src;
+    int64_t total = 0;
+    for (int64_t done = 0; done < iters && total >= 0;) {
+        int64_t chunk = iters - done < CHUNK_PAGES ? iters - done : CHUNK_PAGES;
+        size_t len = (size_t)chunk * lb_page_size;
+        char *p = mmap(NULL, len, PROT_READ,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            total = LB_ENOMEM;
+            break;
+        }
+        madvise(p, len, MADV_NOHUGEPAGE);
+        if (lb_uffd_register(fd, p, len)) {
+            munmap(p, len);
+            total = LB_ESYS;
+            break;
+        }
+        struct sig_ctx ctx = {.signo = SIGBUS, .handler = copy_handler,
+                              .page = p, .stride = (int64_t)lb_page_size,
+                              .iters = chunk};
+        int rc = lb_guarded(NULL, body_signal, &ctx);
+        total = rc ? rc : total + ctx.ns;
+        munmap(p, len);
+        done += chunk;
+    }
+    copy_fd = -1;
+    copy_src = NULL;
+    munmap(src, lb_page_size);
+    close(fd);
+    return total;
 }
 
 /* Capstone's decode of one load (cs_disasm_iter with detail, plus the

@@ -123,6 +123,7 @@ int64_t lb_floor_null_syscall(int64_t iters);
 int64_t lb_floor_mprotect(int64_t iters);
 int64_t lb_floor_sigsegv(int64_t iters);
 int64_t lb_floor_sigbus_uffd(int64_t iters);
+int64_t lb_floor_sigbus_copy(int64_t iters);
 int64_t lb_floor_first_touch(int64_t iters);
 int64_t lb_floor_decode(int64_t iters);
 int64_t lb_floor_uffdio_copy(int64_t iters);

@@ -278,6 +278,8 @@ FLOORS: dict[str, str] = {
     "sigsegv-roundtrip": "SIGSEGV on a PROT_NONE page, handler skips the load",
     "sigbus-uffd-roundtrip": "SIGBUS from a userfaultfd missing page, "
                              "handler skips the load",
+    "sigbus-copy": "SIGBUS from a userfaultfd missing page resolved by one "
+                   "UFFDIO_COPY of a ready page in the handler",
     "first-touch": "first write to a fresh anonymous 4 KiB page",
     "decode": "Capstone decode of one load and its operand analysis",
     "uffdio-copy": "UFFDIO_COPY of one page into a missing page, no fault",
@@ -290,6 +292,7 @@ _FLOOR_FUNCS = {
     "mprotect": lib.lb_floor_mprotect,
     "sigsegv-roundtrip": lib.lb_floor_sigsegv,
     "sigbus-uffd-roundtrip": lib.lb_floor_sigbus_uffd,
+    "sigbus-copy": lib.lb_floor_sigbus_copy,
     "first-touch": lib.lb_floor_first_touch,
     "decode": lib.lb_floor_decode,
     "uffdio-copy": lib.lb_floor_uffdio_copy,
@@ -300,7 +303,8 @@ _FLOOR_FUNCS = {
 
 def floor_available(name: str) -> bool:
     """Floors of a kernel feature that may be refused (userfaultfd)."""
-    if name in ("uffdio-copy", "uffdio-copy-16", "sigbus-uffd-roundtrip"):
+    if name in ("uffdio-copy", "uffdio-copy-16", "sigbus-uffd-roundtrip",
+                "sigbus-copy"):
         return availability("uffd-sigbus").available
     return True
 

@@ -97,10 +97,11 @@ def test_foreign_sigbus_is_chained() -> None:
     assert "Fatal Python error: Bus error" in proc.stderr
 
 
-def test_sigbus_floor_restores_the_handler_and_frees_its_descriptor() -> None:
+def test_sigbus_floors_restore_the_handler_and_free_their_descriptors() -> None:
     before = signal.getsignal(signal.SIGBUS)
     fds = len(os.listdir("/proc/self/fd"))
     assert core.floor_ns("sigbus-uffd-roundtrip", 200) > 0
+    assert core.floor_ns("sigbus-copy", 5000) > 0     # spans two chunks
     assert signal.getsignal(signal.SIGBUS) == before
     assert len(os.listdir("/proc/self/fd")) == fds
     # the variant's own handler still resolves its faults afterwards
