@@ -202,59 +202,6 @@ int64_t lb_floor_sigbus_uffd(int64_t iters)
     return result;
 }
 
-/* SIGBUS from a userfaultfd missing page resolved in the handler by one
- * UFFDIO_COPY of a ready page, one fresh page per read (mapping and
- * registering are not timed). */
-int64_t lb_floor_sigbus_copy(int64_t iters)
-{
-    if (iters <= 0)
-        return LB_EINVAL;
-    char why[200];
-    int fd = lb_uffd_open(UFFD_FEATURE_SIGBUS, why, sizeof why);
-    if (fd < 0) {
-        lb_set_error(why, NULL);
-        return LB_EUNAVAIL;
-    }
-    char *src = mmap(NULL, lb_page_size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (src == MAP_FAILED) {
-        close(fd);
-        return LB_ENOMEM;
-    }
-    memset(src, 7, lb_page_size);
-    copy_fd = fd;
-    copy_src = src;
-    int64_t total = 0;
-    for (int64_t done = 0; done < iters && total >= 0;) {
-        int64_t chunk = iters - done < CHUNK_PAGES ? iters - done : CHUNK_PAGES;
-        size_t len = (size_t)chunk * lb_page_size;
-        char *p = mmap(NULL, len, PROT_READ,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED) {
-            total = LB_ENOMEM;
-            break;
-        }
-        madvise(p, len, MADV_NOHUGEPAGE);
-        if (lb_uffd_register(fd, p, len)) {
-            munmap(p, len);
-            total = LB_ESYS;
-            break;
-        }
-        struct sig_ctx ctx = {.signo = SIGBUS, .handler = copy_handler,
-                              .page = p, .stride = (int64_t)lb_page_size,
-                              .iters = chunk};
-        int rc = lb_guarded(NULL, body_signal, &ctx);
-        total = rc ? rc : total + ctx.ns;
-        munmap(p, len);
-        done += chunk;
-    }
-    copy_fd = -1;
-    copy_src = NULL;
-    munmap(src, lb_page_size);
-    close(fd);
-    return total;
-}
-
 /* Capstone's decode of one load (cs_disasm_iter with detail, plus the
  * operand analysis the redirect handler does), outside any signal. */
 int64_t lb_floor_decode(int64_t iters)
@@ -274,31 +221,39 @@ int64_t lb_floor_decode(int64_t iters)
     return lb_now_ns() - t0;
 }
 
-/* UFFDIO_COPY of `per_call` pages at a time (fewer for the last of a
- * chunk) into registered missing pages, no fault: `iters` pages in all. */
-static int64_t time_uffdio_copy(int64_t iters, int64_t per_call)
+/* What a floor times on one chunk of fresh missing pages: returns its
+ * nanoseconds, or a negative status. */
+typedef int64_t (*uffd_chunk_fn)(int fd, char *region, int64_t pages,
+                                 const char *src, int64_t arg);
+
+/* Runs `fn` over `iters` fresh userfaultfd missing pages (opened with
+ * `features`, mapped with `prot`), CHUNK_PAGES at a time; mapping and
+ * registering are not timed.  src: `src_pages` ready pages. */
+static int64_t over_missing_pages(int64_t iters, int features, int prot,
+                                  int64_t src_pages, uffd_chunk_fn fn,
+                                  int64_t arg)
 {
     if (iters <= 0)
         return LB_EINVAL;
     char why[200];
-    int fd = lb_uffd_open(0, why, sizeof why);
+    int fd = lb_uffd_open(features, why, sizeof why);
     if (fd < 0) {
         lb_set_error(why, NULL);
         return LB_EUNAVAIL;
     }
-    size_t step = (size_t)per_call * lb_page_size;
-    char *src = mmap(NULL, step, PROT_READ | PROT_WRITE,
+    size_t src_len = (size_t)src_pages * lb_page_size;
+    char *src = mmap(NULL, src_len, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (src == MAP_FAILED) {
         close(fd);
         return LB_ENOMEM;
     }
-    memset(src, 7, step);
+    memset(src, 7, src_len);
     int64_t total = 0;
     for (int64_t done = 0; done < iters && total >= 0;) {
         int64_t chunk = iters - done < CHUNK_PAGES ? iters - done : CHUNK_PAGES;
         size_t len = (size_t)chunk * lb_page_size;
-        char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+        char *p = mmap(NULL, len, prot,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) {
             total = LB_ENOMEM;
@@ -310,19 +265,57 @@ static int64_t time_uffdio_copy(int64_t iters, int64_t per_call)
             total = LB_ESYS;
             break;
         }
-        int64_t t0 = lb_now_ns();
-        for (int64_t k = 0; k < chunk; k += per_call) {
-            int64_t pages = chunk - k < per_call ? chunk - k : per_call;
-            lb_uffd_copy(fd, p + k * (int64_t)lb_page_size, src,
-                         (size_t)pages * lb_page_size);
-        }
-        total += lb_now_ns() - t0;
+        int64_t ns = fn(fd, p, chunk, src, arg);
+        total = ns < 0 ? ns : total + ns;
         munmap(p, len);
         done += chunk;
     }
-    munmap(src, step);
+    munmap(src, src_len);
     close(fd);
     return total;
+}
+
+/* UFFDIO_COPY of `per_call` pages at a time (fewer for the last). */
+static int64_t copy_chunk(int fd, char *region, int64_t pages,
+                          const char *src, int64_t per_call)
+{
+    int64_t t0 = lb_now_ns();
+    for (int64_t k = 0; k < pages; k += per_call) {
+        int64_t n = pages - k < per_call ? pages - k : per_call;
+        lb_uffd_copy(fd, region + k * (int64_t)lb_page_size, src,
+                     (size_t)n * lb_page_size);
+    }
+    return lb_now_ns() - t0;
+}
+
+static int64_t time_uffdio_copy(int64_t iters, int64_t per_call)
+{
+    return over_missing_pages(iters, 0, PROT_READ | PROT_WRITE, per_call,
+                              copy_chunk, per_call);
+}
+
+/* One faulting read per page, each resolved by copy_handler. */
+static int64_t sigbus_copy_chunk(int fd, char *region, int64_t pages,
+                                 const char *src, int64_t unused)
+{
+    (void)unused;
+    copy_fd = fd;
+    copy_src = src;
+    struct sig_ctx ctx = {.signo = SIGBUS, .handler = copy_handler,
+                          .page = region, .stride = (int64_t)lb_page_size,
+                          .iters = pages};
+    int rc = lb_guarded(NULL, body_signal, &ctx);
+    copy_fd = -1;
+    copy_src = NULL;
+    return rc ? rc : ctx.ns;
+}
+
+/* SIGBUS from a userfaultfd missing page resolved in the handler by one
+ * UFFDIO_COPY of a ready page, one fresh page per read. */
+int64_t lb_floor_sigbus_copy(int64_t iters)
+{
+    return over_missing_pages(iters, UFFD_FEATURE_SIGBUS, PROT_READ, 1,
+                              sigbus_copy_chunk, 0);
 }
 
 /* UFFDIO_COPY of one page into a registered missing page, no fault. */
