@@ -171,37 +171,6 @@ int64_t lb_floor_sigsegv(int64_t iters)
     return rc ? rc : ctx.ns;
 }
 
-/* Bare SIGBUS round trip from a userfaultfd missing page registered with
- * UFFD_FEATURE_SIGBUS: the signal uffd-sigbus pays, with a handler that
- * only skips the load (the page stays missing, so every read faults). */
-int64_t lb_floor_sigbus_uffd(int64_t iters)
-{
-    if (iters <= 0)
-        return LB_EINVAL;
-    char why[200];
-    int fd = lb_uffd_open(UFFD_FEATURE_SIGBUS, why, sizeof why);
-    if (fd < 0) {
-        lb_set_error(why, NULL);
-        return LB_EUNAVAIL;
-    }
-    char *page = mmap(NULL, lb_page_size, PROT_READ,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (page == MAP_FAILED) {
-        close(fd);
-        return LB_ENOMEM;
-    }
-    int64_t result = LB_ESYS;
-    if (lb_uffd_register(fd, page, lb_page_size) == 0) {
-        struct sig_ctx ctx = {.signo = SIGBUS, .handler = bare_handler,
-                              .page = page, .iters = iters};
-        int rc = lb_guarded(NULL, body_signal, &ctx);
-        result = rc ? rc : ctx.ns;
-    }
-    munmap(page, lb_page_size);
-    close(fd);
-    return result;
-}
-
 /* Capstone's decode of one load (cs_disasm_iter with detail, plus the
  * operand analysis the redirect handler does), outside any signal. */
 int64_t lb_floor_decode(int64_t iters)
@@ -308,6 +277,26 @@ static int64_t sigbus_copy_chunk(int fd, char *region, int64_t pages,
     copy_fd = -1;
     copy_src = NULL;
     return rc ? rc : ctx.ns;
+}
+
+/* Reads of one missing page, each caught by bare_handler. */
+static int64_t sigbus_bare_chunk(int fd, char *region, int64_t pages,
+                                 const char *src, int64_t unused)
+{
+    (void)fd, (void)src, (void)unused;
+    struct sig_ctx ctx = {.signo = SIGBUS, .handler = bare_handler,
+                          .page = region, .stride = 0, .iters = pages};
+    int rc = lb_guarded(NULL, body_signal, &ctx);
+    return rc ? rc : ctx.ns;
+}
+
+/* Bare SIGBUS round trip from a userfaultfd missing page registered with
+ * UFFD_FEATURE_SIGBUS: the signal uffd-sigbus pays, with a handler that
+ * only skips the load (the page stays missing, so every read faults). */
+int64_t lb_floor_sigbus_uffd(int64_t iters)
+{
+    return over_missing_pages(iters, UFFD_FEATURE_SIGBUS, PROT_READ, 1,
+                              sigbus_bare_chunk, 0);
 }
 
 /* SIGBUS from a userfaultfd missing page resolved in the handler by one
