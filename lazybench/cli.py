@@ -238,14 +238,13 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
                               fractions, n, args.spin,
                               profile.per_element_generators,
                               profile.warm, profile.fault_around)
+    kinds = [k for k in pythunks.KINDS if variants is None or k in variants]
     if not args.no_python:
         plan = tuple((g, w, f) for g, w, f in profile.python_plan
                      if (args.generators is None or g in generators)
                      and (args.workloads is None or w in workloads)
                      and (args.touched is None or f in fractions))
-        kinds = tuple(k for k in pythunks.KINDS
-                      if variants is None or k in variants)
-        cases += suite.build_python_cases(tuple(chosen) + kinds, plan,
+        cases += suite.build_python_cases(tuple(chosen + kinds), plan,
                                           min(n, profile.python_n))
     floors = args.floors or tuple(f for f in suite.FLOOR_NAMES
                                   if core.floor_available(f))
@@ -257,9 +256,7 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
         # Workers get the parent's resolved choices, so that a worker whose
         # environment differs cannot disagree on the list of benchmarks.
         program_args=("-m", "lazybench", *our_argv,
-                      "--variants", ",".join(chosen + [
-                          k for k in pythunks.KINDS
-                          if variants is None or k in variants]),
+                      "--variants", ",".join(chosen + kinds),
                       "--floors", ",".join(floors)))
     if worker:
         bench_runner.parse_args(pyperf_argv)

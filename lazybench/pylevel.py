@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Callable, ContextManager, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
 
 from lazybench import core, pythunks, pyworkloads, views
+
+if TYPE_CHECKING:
+    from lazybench.suite import Case
 
 KINDS = pythunks.KINDS
 
@@ -97,3 +100,11 @@ class Target:
         if self._array is not None:
             self._array.release()
         self._array = self._view = self._thunks = None
+
+
+def for_case(case: "Case") -> tuple[Target, Sequence[int]]:
+    """A fresh Target for a Python-level case, and the indices it reads."""
+    idx = pyworkloads.indices(case.workload, case.n, case.fraction,
+                              case.seed, core.PAGE_ELEMENTS)
+    return Target(case.variant, case.n, case.generator, case.seed,
+                  case.spin), idx

@@ -3,7 +3,7 @@ Markdown.  Times are pyperf's medians of the per-loop workload time."""
 from __future__ import annotations
 
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -37,8 +37,16 @@ def floors_frame(run: RunData) -> pd.DataFrame:
                                        "values", "what"])
 
 
+def floor_lookup(floors: pd.DataFrame) -> Callable[[str], float]:
+    """ns per operation of a floor of this run; NaN where it was not
+    measured (a refused kernel feature, an older run)."""
+    table = {str(k): float(v) for k, v in
+             floors.set_index("floor")["ns_per_op"].to_dict().items()}
+    return lambda name: table.get(name, float("nan"))
+
+
 def cases_frame(run: RunData) -> pd.DataFrame:
-    floors = floors_frame(run).set_index("floor")["ns_per_op"].to_dict()
+    floor = floor_lookup(floors_frame(run))
     rows: list[dict[str, Any]] = []
     for rec in run.meta["cases"]:
         case = rec["case"]
@@ -80,12 +88,12 @@ def cases_frame(run: RunData) -> pd.DataFrame:
                 ru["nivcsw"] / c["faults"] if c["faults"] else float("nan"),
             "build_ms": rec["build_ns"] / 1e6,
             "page_over_sigsegv_floor":
-                ns / pages / floors.get("sigsegv-roundtrip", float("nan")),
+                ns / pages / floor("sigsegv-roundtrip"),
             "page_over_mprotect_floor":
-                ns / pages / floors.get("mprotect", float("nan")),
+                ns / pages / floor("mprotect"),
             "fault_over_sigsegv_floor":
                 ns / max(c["faults"], 1) /
-                floors.get("sigsegv-roundtrip", float("nan"))
+                floor("sigsegv-roundtrip")
                 if c["faults"] else float("nan"),
         })
     df = pd.DataFrame(rows)
@@ -147,9 +155,7 @@ def page_budget_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
     the variants in PAGE_PARTS against the sum of their parts' floors,
     against the same sum with the bare SIGSEGV as the signal, and against
     the joint floor (PAGE_JOINT) plus the page's computation."""
-    floor: dict[str, float] = {
-        str(k): float(v) for k, v in
-        floors.set_index("floor")["ns_per_op"].to_dict().items()}
+    floor = floor_lookup(floors)
     # page-compute is the hash generator's page: only hash cases compare
     cases = df[~df.warm & (df.workload == "seq") & (df.fraction == 1.0) &
                (df.fault_around == 1) & (df.generator == "hash") &
@@ -158,13 +164,13 @@ def page_budget_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
     for rec in cases.to_dict("records"):
         variant, per_page = str(rec["variant"]), float(rec["ns_per_touched_page"])
         parts = PAGE_PARTS[variant]
-        total = sum(floor.get(name, float("nan")) for name in parts)
-        with_sigsegv = total - floor.get(parts[0], float("nan")) + \
-            floor.get("sigsegv-roundtrip", float("nan"))
+        total = sum(floor(name) for name in parts)
+        with_sigsegv = total - floor(parts[0]) + \
+            floor("sigsegv-roundtrip")
         # the signal and the installation measured together, in a handler
         joint = PAGE_JOINT.get(variant)
-        least = (floor.get(joint, float("nan")) +
-                 floor.get("page-compute", float("nan"))
+        least = (floor(joint) +
+                 floor("page-compute")
                  if joint else float("nan"))
         rows.append({"variant": variant, "generator": rec["generator"],
                      "ns_per_touched_page": per_page,
@@ -183,7 +189,7 @@ def sigbus_around_table(df: pd.DataFrame,
     next to the least it can cost (a 16-page UFFDIO_COPY per page, the
     page's computation, a sixteenth of the SIGBUS), both over the time per
     page at fault-around 1."""
-    floor = floors.set_index("floor")["ns_per_op"]
+    floor = floor_lookup(floors)
     seq = df[~df.warm & (df.variant == "uffd-sigbus") &
              (df.generator == "hash") & (df.workload == "seq") &
              (df.fraction == 1.0)].set_index("fault_around")
@@ -191,9 +197,9 @@ def sigbus_around_table(df: pd.DataFrame,
         return pd.DataFrame()
     per_page = seq["ns_per_touched_page"].astype(float).to_dict()
     fa1, fa16 = per_page[1], per_page[16]
-    least = (floor.get("uffdio-copy-16", float("nan")) +
-             floor.get("page-compute", float("nan")) +
-             floor.get("sigbus-uffd-roundtrip", float("nan")) / 16)
+    least = (floor("uffdio-copy-16") +
+             floor("page-compute") +
+             floor("sigbus-uffd-roundtrip") / 16)
     return pd.DataFrame([{
         "fa1_ns_per_page": fa1, "fa16_ns_per_page": fa16,
         "fa16_over_fa1": fa16 / fa1,
@@ -219,7 +225,7 @@ def redirect_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
     """Per fault, for the redirect variants' first passes: the fault over
     the bare SIGSEGV floor, and what decoding on every fault adds next to
     Capstone's decode timed alone."""
-    floor = floors.set_index("floor")["ns_per_op"]
+    floor = floor_lookup(floors)
     cold = df[~df.warm & (df.faults > 0) & (df.fault_around == 1)]
     rows = []
     for (g, w, f), grp in cold.groupby(["generator", "workload", "fraction"],
@@ -235,13 +241,12 @@ def redirect_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
         fault = per_fault("sigsegv-redirect")
         row = {"generator": g, "workload": w, "fraction": f,
                "ns_per_fault": fault,
-               "over_sigsegv_floor": fault / floor.get("sigsegv-roundtrip",
-                                                       float("nan"))}
+               "over_sigsegv_floor": fault / floor("sigsegv-roundtrip")}
         if "sigsegv-redirect-nocache" in per.index:
             nocache = per_fault("sigsegv-redirect-nocache")
             row["nocache_ns_per_fault"] = nocache
             row["decode_added_ns"] = nocache - fault
-            row["decode_floor_ns"] = floor.get("decode", float("nan"))
+            row["decode_floor_ns"] = floor("decode")
         rows.append(row)
     return pd.DataFrame(rows)
 

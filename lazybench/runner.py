@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import pyperf
 
-from lazybench import core, pylevel, pyworkloads
+from lazybench import core, pylevel
 from lazybench.suite import FLOOR_INNER_LOOPS, Case
 
 _arrays: dict[Case, core.LazyArray] = {}
@@ -34,10 +34,7 @@ def _array(case: Case) -> core.LazyArray:
 def _target(case: Case) -> tuple[pylevel.Target, Sequence[int]]:
     got = _targets.get(case)
     if got is None:
-        target = pylevel.Target(case.variant, case.n, case.generator,
-                                case.seed, case.spin)
-        idx = pyworkloads.indices(case.workload, case.n, case.fraction,
-                                  case.seed, core.PAGE_ELEMENTS)
+        target, idx = pylevel.for_case(case)
         if case.warm:
             target.run(idx)
         got = _targets[case] = (target, idx)
