@@ -22,6 +22,7 @@ static const struct lb_variant_ops *const variants[] = {
     &lb_variant_sigsegv_redirect,
     &lb_variant_sigsegv_redirect_heal,
     &lb_variant_sigsegv_redirect_nocache,
+    &lb_variant_sigsegv_redirect_essay,
     &lb_variant_uffd_sigbus,
     &lb_variant_uffd_thread_same,
     &lb_variant_uffd_thread_other,
@@ -288,7 +289,7 @@ int64_t lb_read(lb_array *a, int64_t j)
     }
     switch (a->ops->access) {
     case LB_ACCESS_HANDLES:
-        return *(const volatile int64_t *)a->handles[j];
+        return lb_handle_load(a->handles[j]);
     case LB_ACCESS_THUNK:
         return lb_swcheck_read(a, j);
     case LB_ACCESS_FLAT:
@@ -427,6 +428,8 @@ static int thread_enter(struct lb_tstate *ts, lb_array *a)
                            "lazybench core re-entered from a generator", NULL);
     if (a && a->ops->signo) {
         int rc = lb_sig_check(a->ops->signo);
+        if (rc == LB_OK && a->ops->needs_step)
+            rc = lb_sig_check(SIGTRAP);
         if (rc)
             return rc;
     }
@@ -531,16 +534,79 @@ int64_t lb_view_read(lb_array *a, int64_t i)
     struct lb_tstate *ts = lb_tstate_get();
     if (ts) {
         ts->err[0] = 0;
+        if (a->ops->no_handles)
+            lb_fail(a->ops->no_handles, NULL);
         /* not in a handler here: the decoder may be opened (it mallocs) */
-        if (a->ops->needs_decoder && lb_decoder_ensure(ts))
+        else if (a->ops->needs_decoder && lb_decoder_ensure(ts))
             lb_fail("cannot open the Capstone decoder", NULL);
     }
-    int64_t v = ts && !ts->err[0] ? lb_read(a, i) : 0;
+    int64_t v = 0;
+    if (ts && !ts->err[0]) {
+        int outer = ts->in_read;
+        ts->in_read = 1;
+        v = lb_read(a, i);
+        ts->in_read = outer;
+    }
     if (!ts || ts->err[0]) {
         /* lb_fail has printed the reason; never return a wrong value. */
         abort();
     }
     return v;
+}
+
+/* ---- element addresses for user code ------------------------------------ */
+
+int lb_handle(const lb_array *a, int64_t i, uintptr_t *out)
+{
+    *out = 0;
+    if (a->magic != LB_MAGIC)
+        return fail_status(LB_ESTATE, "lazy array used after release", NULL);
+    if (i < 0 || i >= a->n)
+        return fail_status(LB_EINVAL, "index out of range", NULL);
+    if (a->ops->no_handles)
+        return fail_status(LB_EUNAVAIL, a->ops->no_handles, NULL);
+    const void *h;
+    if (a->ops->handle)
+        h = a->ops->handle(a, i);
+    else if (a->ops->access == LB_ACCESS_FLAT)
+        h = a->view + i;
+    else if (a->ops->access == LB_ACCESS_HANDLES)
+        h = a->handles[i];
+    else
+        return fail_status(LB_EUNAVAIL, a->ops->name,
+                           " reaches elements through a state check, not "
+                           "an address");
+    *out = (uintptr_t)h;
+    return LB_OK;
+}
+
+
+struct call_ctx {
+    lb_user_fn fn;
+    const void *handle;
+    void *arg;
+    int64_t value;
+};
+
+static int body_call(lb_array *a, void *ctx)
+{
+    (void)a;
+    struct call_ctx *c = ctx;
+    c->value = c->fn(c->handle, c->arg);
+    return LB_OK;
+}
+
+int lb_call(lb_array *a, lb_user_fn fn, int64_t i, void *arg, int64_t *out)
+{
+    uintptr_t h;
+    *out = 0;
+    int rc = lb_handle(a, i, &h);
+    if (rc)
+        return rc;
+    struct call_ctx c = {.fn = fn, .handle = (const void *)h, .arg = arg};
+    rc = lb_guarded(a, body_call, &c);
+    *out = c.value;
+    return rc;
 }
 
 /* ---- public life cycle -------------------------------------------------- */
@@ -578,6 +644,11 @@ int lb_variant_supports(int v, const lb_params *p, char *why, size_t len)
 int lb_variant_fault_around(int v)
 {
     return v >= 0 && v < NVARIANTS && variants[v]->fault_around;
+}
+
+const char *lb_variant_no_handles(int v)
+{
+    return (v >= 0 && v < NVARIANTS) ? variants[v]->no_handles : NULL;
 }
 
 int64_t lb_variant_granule(int v)

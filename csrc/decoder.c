@@ -68,6 +68,7 @@ void lb_decoder_close(struct lb_tstate *ts)
     ts->insn = NULL;
 }
 
+/* gregs index of a 64-bit general-purpose register, or -1. */
 static int greg_of(x86_reg r)
 {
     switch (r) {
@@ -89,6 +90,38 @@ static int greg_of(x86_reg r)
     case X86_REG_R15: return REG_R15;
     default: return -1;
     }
+}
+
+/* gregs index of any general-purpose register or part of one, with its
+ * width in bytes; -1 for every other register (vector, x87, segment). */
+static int gpr_part(x86_reg r, int *width)
+{
+#define W(R64, R32, R16, R8L, R8H)                                             \
+    if (r == X86_REG_##R64) { *width = 8; return REG_##R64; }                 \
+    if (r == X86_REG_##R32) { *width = 4; return REG_##R64; }                 \
+    if (r == X86_REG_##R16) { *width = 2; return REG_##R64; }                 \
+    if (r == X86_REG_##R8L || r == X86_REG_##R8H) {                            \
+        *width = 1;                                                            \
+        return REG_##R64;                                                      \
+    }
+    W(RAX, EAX, AX, AL, AH)
+    W(RCX, ECX, CX, CL, CH)
+    W(RDX, EDX, DX, DL, DH)
+    W(RBX, EBX, BX, BL, BH)
+    W(RSP, ESP, SP, SPL, SPL)
+    W(RBP, EBP, BP, BPL, BPL)
+    W(RSI, ESI, SI, SIL, SIL)
+    W(RDI, EDI, DI, DIL, DIL)
+    W(R8, R8D, R8W, R8B, R8B)
+    W(R9, R9D, R9W, R9B, R9B)
+    W(R10, R10D, R10W, R10B, R10B)
+    W(R11, R11D, R11W, R11B, R11B)
+    W(R12, R12D, R12W, R12B, R12B)
+    W(R13, R13D, R13W, R13B, R13B)
+    W(R14, R14D, R14W, R14B, R14B)
+    W(R15, R15D, R15W, R15B, R15B)
+#undef W
+    return -1;
 }
 
 static int is_string_insn(unsigned id)
@@ -130,33 +163,65 @@ static int refuse(const cs_insn *insn, uintptr_t rip, const char *why)
     return LB_ELAZY;
 }
 
+static cs_insn *decode_at(uintptr_t rip)
+{
+    struct lb_tstate *ts = lb_tstate_peek();
+    if (!ts || !ts->insn)
+        return NULL;
+    cs_insn *insn = ts->insn;
+    const uint8_t *code = (const uint8_t *)rip;
+    size_t size = 15;
+    uint64_t address = rip;
+    if (!cs_disasm_iter(ts->cs, &code, &size, &address, insn))
+        return NULL;
+    return insn;
+}
+
+int lb_decode_refuse(uintptr_t rip, const char *why)
+{
+    return refuse(decode_at(rip), rip, why);
+}
+
+/* Only forms listed in read_forms.c are redirected: an instruction is
+ * trusted to read its memory operand and nothing else only when it is
+ * listed; every other one (stores, read-modify-writes, instructions with
+ * implicit memory operands, forms Capstone cannot classify) is refused
+ * with its text. */
 int lb_decode(uintptr_t rip, struct lb_insn_info *out)
 {
     struct lb_tstate *ts = lb_tstate_peek();
     if (!ts || !ts->insn)
         return refuse(NULL, rip, "(no decoder on this thread; lazy handles "
                                  "must be read through the core)");
-    cs_insn *insn = ts->insn;
-    const uint8_t *code = (const uint8_t *)rip;
-    size_t size = 15;
-    uint64_t address = rip;
-    if (!cs_disasm_iter(ts->cs, &code, &size, &address, insn))
+    cs_insn *insn = decode_at(rip);
+    if (!insn)
         return refuse(NULL, rip, "an instruction Capstone cannot decode");
     const cs_x86 *x = &insn->detail->x86;
     if (is_string_insn(insn->id))
         return refuse(insn, rip, "a string instruction");
-    const cs_x86_op *mem = NULL;
+    int memk = -1;
     for (int k = 0; k < x->op_count; k++) {
         if (x->operands[k].type != X86_OP_MEM)
             continue;
-        if (mem)
+        if (memk >= 0)
             return refuse(insn, rip, "two memory operands");
-        mem = &x->operands[k];
+        memk = k;
     }
-    if (!mem)
-        return refuse(insn, rip, "an instruction without a memory operand");
-    if (mem->access & CS_AC_WRITE)
-        return refuse(insn, rip, "a store (lazy elements are read-only)");
+    const struct lb_read_form *f =
+        memk < 0 ? NULL : lb_read_form_find(insn->id, x->op_count, memk);
+    if (!f) {
+        if (memk >= 0 && (x->operands[memk].access & CS_AC_WRITE))
+            return refuse(insn, rip, "a store (lazy elements are read-only)");
+        return refuse(insn, rip, "an instruction not known to only read its "
+                                 "memory operand (only listed read forms "
+                                 "are redirected; lazy elements are "
+                                 "read-only)");
+    }
+    const cs_x86_op *mem = &x->operands[memk];
+    if (x->prefix[0] == X86_PREFIX_LOCK)
+        return refuse(insn, rip, "a locked instruction");
+    if ((f->flags & LB_RF_IMM0) && x->operands[0].type != X86_OP_IMM)
+        return refuse(insn, rip, "this form with a register operand");
     if (mem->mem.base == X86_REG_RIP)
         return refuse(insn, rip, "a RIP-relative operand");
     if (mem->mem.segment != X86_REG_INVALID)
@@ -168,11 +233,42 @@ int lb_decode(uintptr_t rip, struct lb_insn_info *out)
         (mem->mem.index != X86_REG_INVALID && index < 0))
         return refuse(insn, rip, "an address in a register other than the "
                                  "16 64-bit general-purpose registers");
+    if (base >= 0 && base == index)
+        return refuse(insn, rip, "one register as both base and index");
+    if (mem->size == 0)
+        return refuse(insn, rip, "an operand of unknown size");
+    uint32_t data = 0, full = 0, part = 0;
+    int last = x->op_count - 1;
+    for (int k = 0; k < x->op_count; k++) {
+        if (k == memk || x->operands[k].type != X86_OP_REG)
+            continue;
+        int width = 0;
+        int g = gpr_part(x->operands[k].reg, &width);
+        if (k == last && f->kind != LB_RF_READ) {
+            if (g < 0)
+                return refuse(insn, rip, "a form whose destination is not "
+                                         "the general-purpose register the "
+                                         "read table expects");
+            if (f->kind == LB_RF_UPDATE)
+                data |= 1u << g;
+            if (f->kind == LB_RF_WRITE && width >= 4)
+                full |= 1u << g;     /* 32-bit writes zero the upper half */
+            else
+                part |= 1u << g;
+            continue;
+        }
+        if (g >= 0)
+            data |= 1u << g;
+    }
     out->base = (int8_t)base;
     out->index = (int8_t)index;
     out->scale = (uint8_t)(mem->mem.scale > 0 ? mem->mem.scale : 1);
-    out->size = mem->size ? mem->size : 1;
+    out->size = mem->size;
+    out->len = insn->size;
     out->disp = mem->mem.disp;
+    out->data_regs = data;
+    out->full_writes = full;
+    out->part_writes = part;
     return LB_OK;
 }
 
@@ -218,4 +314,33 @@ void lb_dcache_put(struct lb_dcache *c, uintptr_t rip,
         if (expect == rip)
             return;                  /* another thread is inserting it */
     }
+}
+
+int lb_redirect_check(uintptr_t address)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    ts->err[0] = 0;
+    if (lb_decoder_ensure(ts)) {
+        lb_set_error("cannot open the Capstone decoder", NULL);
+        return LB_ENOMEM;
+    }
+    struct lb_insn_info info;
+    return lb_decode(address, &info);
+}
+
+int lb_read_form_rows(void)
+{
+    return lb_read_form_count;
+}
+
+const char *lb_read_form_mnemonic(int k, int *nops, int *mem)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (k < 0 || k >= lb_read_form_count || !ts || lb_decoder_ensure(ts))
+        return NULL;
+    *nops = lb_read_forms[k].nops;
+    *mem = lb_read_forms[k].mem;
+    return cs_insn_name(ts->cs, lb_read_forms[k].id);
 }

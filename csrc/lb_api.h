@@ -98,6 +98,27 @@ int lb_view_enter(lb_array *a);
 void lb_view_leave(lb_array *a);
 int64_t lb_view_read(lb_array *a, int64_t i);
 int lb_run(lb_array *a, const lb_workload *w, lb_result *out);
+/* The address user code reads element i through: sigsegv-redirect's
+ * handle, eager-handles' list entry, a flat variant's element itself.
+ * LB_EUNAVAIL for variants that give out none (swcheck, and
+ * sigsegv-redirect-essay, whose handles only the suite's loops read).
+ * A fault on a handle is taken only inside a guarded call (lb_call) or a
+ * view session; anywhere else it is a fatal error with a message. */
+int lb_handle(const lb_array *a, int64_t i, uintptr_t *out);
+/* Why the variant's arrays give out no handles and no views, or NULL. */
+const char *lb_variant_no_handles(int variant);
+/* Guarded call of user code: out = fn(handle of element i, arg).  A read
+ * the core cannot serve safely returns LB_ELAZY with the reason. */
+typedef int64_t (*lb_user_fn)(const void *handle, void *arg);
+int lb_call(lb_array *a, lb_user_fn fn, int64_t i, void *arg, int64_t *out);
+/* The redirect handler's verdict on the instruction at `address`, decoded
+ * as in a fault (LB_OK: a listed read-only form; LB_ELAZY with the
+ * reason).  Not for signal context. */
+int lb_redirect_check(uintptr_t address);
+/* Rows of the read-only instruction table (read_forms.c): Capstone's
+ * mnemonic of row k, and its operand count and memory operand index. */
+int lb_read_form_rows(void);
+const char *lb_read_form_mnemonic(int k, int *nops, int *mem);
 /* `loops` times: reset when `reset` is non-zero (untimed), then the
  * workload (timed).  out gets the summed workload time and the last loop's
  * checksum.  Without reset every loop after the first is a warm pass. */

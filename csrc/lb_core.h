@@ -40,6 +40,7 @@ struct lb_variant_ops {
     int signo;                   /* signal its faults arrive by, or 0 */
     int reset_noop;              /* reset changes nothing (eager) */
     int needs_decoder;           /* its handler decodes instructions */
+    int needs_step;              /* its handler single-steps (SIGTRAP) */
     int64_t granule;             /* elements per fault; 0: a page */
     int flags;                   /* variant options, e.g. LB_REDIRECT_* */
     int fault_around;            /* honours lb_params.fault_around */
@@ -55,6 +56,11 @@ struct lb_variant_ops {
     void (*release)(lb_array *a);
     /* Undo a fill interrupted by an error unwind (element range). */
     void (*abort_fill)(lb_array *a, int64_t lo, int64_t hi);
+    /* The address user code reads element i through (NULL: the default
+     * for its access path; see lb_handle). */
+    const void *(*handle)(const lb_array *a, int64_t i);
+    /* Why user code may not hold its element addresses (NULL: it may). */
+    const char *no_handles;
 };
 
 struct lb_counters_atomic {
@@ -95,6 +101,16 @@ struct lb_tstate {
     sigjmp_buf env;
     int armed;                     /* env is valid: errors unwind to it */
     int in_view;                   /* inside lb_view_enter/leave */
+    int in_read;                   /* inside lb_view_read */
+    /* sigsegv-redirect: the instruction re-executing against a redirected
+     * register under the trap flag; the trap puts the handle back. */
+    struct lb_step {
+        int active;
+        int reg;                   /* gregs index moved */
+        int restore;               /* 0: the instruction writes reg */
+        int64_t saved;             /* reg's value before the move */
+        uintptr_t next_rip;        /* where the single step must end */
+    } step;
     /* Elements evaluated one at a time (swcheck, redirect) inside a
      * guarded call are counted here and added to batch_a's counters when
      * the call ends: two atomic adds per element would cost more than
@@ -216,8 +232,34 @@ struct lb_insn_info {
     int8_t index;           /* gregs index of the index register, or -1 */
     uint8_t scale;
     uint8_t size;           /* bytes the memory operand reads */
+    uint8_t len;            /* instruction length */
     int64_t disp;
+    /* gregs bitmasks, from the read-form table (read_forms.c): registers
+     * the instruction reads as data (not as address), registers it
+     * overwrites whole (64- or 32-bit destination), and registers it
+     * overwrites in part (8- or 16-bit destination). */
+    uint32_t data_regs;
+    uint32_t full_writes;
+    uint32_t part_writes;
 };
+
+/* The allowlist of read-only instruction forms (read_forms.c). */
+enum { LB_RF_READ = 0, LB_RF_WRITE = 1, LB_RF_UPDATE = 2 };
+enum { LB_RF_IMM0 = 1 };
+struct lb_read_form {
+    uint16_t id;            /* Capstone's X86_INS_* */
+    uint8_t nops;           /* operands Capstone lists */
+    uint8_t mem;            /* index of the memory operand (AT&T order) */
+    uint8_t kind;           /* LB_RF_READ, _WRITE or _UPDATE */
+    uint8_t flags;          /* LB_RF_IMM0 */
+};
+extern const struct lb_read_form lb_read_forms[];
+extern const int lb_read_form_count;
+const struct lb_read_form *lb_read_form_find(unsigned id, int nops, int mem);
+/* Refuse the instruction at rip: sets the thread's message
+ * "sigsegv-redirect cannot redirect <why>: <instruction> at <address>"
+ * and returns LB_ELAZY.  Signal-safe. */
+int lb_decode_refuse(uintptr_t rip, const char *why);
 /* Open this thread's decoder (not async-signal-safe: at a guarded entry). */
 int lb_decoder_ensure(struct lb_tstate *ts);
 void lb_decoder_close(struct lb_tstate *ts);
@@ -244,8 +286,18 @@ void lb_fmt_hex(char *buf, size_t size, uint64_t v);
 
 enum {
     LB_REDIRECT_DECODE_CACHE = 1,
-    LB_REDIRECT_HEAL = 2
+    LB_REDIRECT_HEAL = 2,
+    LB_REDIRECT_ESSAY = 4        /* no single step: register left moved */
 };
+/* SIGTRAP after the single-stepped instruction (variant_sigsegv_redirect.c):
+ * LB_FAULT_HANDLED, or LB_FAULT_NOT_OURS. */
+int lb_redirect_step(void *ucontext);
+
+/* A handle read by the core itself (lb_read): lives with the workload
+ * loops, the only code allowed to read sigsegv-redirect-essay's handles
+ * (workloads.c). */
+int64_t lb_handle_load(const int64_t *h);
+int lb_in_handle_code(uintptr_t rip);
 
 /* swcheck (variant_swcheck.c): a state word per element, checked on every
  * read, as lazy runtimes do without hardware help. */
@@ -321,5 +373,6 @@ void lb_uffd_abort_fill(lb_array *a, int64_t lo, int64_t hi);
 int lb_uffd_force(lb_array *a, int (*open_page)(lb_array *, int64_t));
 extern const struct lb_variant_ops lb_variant_sigsegv_redirect_heal;
 extern const struct lb_variant_ops lb_variant_sigsegv_redirect_nocache;
+extern const struct lb_variant_ops lb_variant_sigsegv_redirect_essay;
 
 #endif

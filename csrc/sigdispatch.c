@@ -1,6 +1,7 @@
 /* Signal dispatch shared by the fault-driven variants.
  *
- * One handler per signal number (SIGSEGV, later SIGBUS), installed when the
+ * One handler per signal number (SIGSEGV, SIGBUS, and SIGTRAP for the
+ * single step of sigsegv-redirect), installed when the
  * first region of that signal is registered and restored when the last one
  * goes.  A fault is ours only when it is a real fault (si_code > 0) at an
  * address inside a registered region; everything else is chained to the
@@ -73,7 +74,14 @@ static void chain(int signo, siginfo_t *si, void *uc)
 static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
-    if (si->si_code > 0) {
+    if (signo == SIGTRAP) {
+        /* the single step after a redirected read (sigsegv-redirect) */
+        if (si->si_code == TRAP_TRACE &&
+            lb_redirect_step(uc) == LB_FAULT_HANDLED) {
+            errno = saved_errno;
+            return;
+        }
+    } else if (si->si_code > 0) {
         const struct region *r = lookup(signo, si->si_addr);
         if (r) {
             lb_array *a = __atomic_load_n(&r->a, __ATOMIC_ACQUIRE);
@@ -161,7 +169,8 @@ int lb_sig_check(int signo)
 {
     if (is_ours(signo))
         return LB_OK;
-    lb_set_error(signo == SIGSEGV ? "the SIGSEGV" : "the SIGBUS",
+    lb_set_error(signo == SIGSEGV ? "the SIGSEGV"
+                 : signo == SIGBUS ? "the SIGBUS" : "the SIGTRAP",
                  " handler of lazybench was replaced while lazy arrays are "
                  "alive (was faulthandler.enable() or signal.signal() called "
                  "after creating one?)");

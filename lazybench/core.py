@@ -97,6 +97,15 @@ def availability(variant: str) -> Availability:
     return Availability(variant, ok, "" if ok else ffi.string(why).decode())
 
 
+def viewable(variant: str) -> Availability:
+    """Whether user code may read the variant's arrays (views, handles):
+    sigsegv-redirect-essay's handles are for the suite's own loops only."""
+    why = lib.lb_variant_no_handles(_index(VARIANTS, variant, "variant"))
+    if why == ffi.NULL:
+        return Availability(variant, True, "")
+    return Availability(variant, False, ffi.string(why).decode())
+
+
 def all_availability() -> list[Availability]:
     return [availability(v) for v in VARIANTS]
 
@@ -199,9 +208,47 @@ class LazyArray:
         it takes the variant's fault path (see :mod:`lazybench.views`)."""
         from lazybench import views
 
-        view = views.open_view(self, self._live(), self._owner)
+        ptr = self._live()
+        usable = viewable(self.variant)
+        if not usable.available:
+            raise UnavailableError(f"view of {self.variant}: "
+                                   f"{usable.reason}")
+        view = views.open_view(self, ptr, self._owner)
         self._views.append(views.weak(view))
         return view
+
+    def handle(self, i: int) -> int:
+        """The address C code reads element i through, as an int.
+
+        For sigsegv-redirect it is the element's protected handle (the
+        essay's technique); for eager-handles the list entry; for flat
+        variants the element's own lazily mapped address.  Dereference it
+        only inside :meth:`call` or :func:`lazybench.views.session`: a
+        fault on a handle anywhere else is a fatal error with a message.
+        Raises :class:`UnavailableError` for variants that give out none
+        (swcheck, sigsegv-redirect-essay)."""
+        if not 0 <= i < self.n:
+            raise IndexError(f"index {i} out of range for {self.n} elements")
+        out = ffi.new("uintptr_t *")
+        _check(lib.lb_handle(self._live(), i, out),
+               f"handle of element {i}")
+        return int(out[0])
+
+    def call(self, function: Any, i: int, arg: Any = None) -> int:
+        """Call C code ``int64_t function(const void *handle, void *arg)``
+        with element i's handle, inside a guarded call: a read the core
+        cannot serve safely (a store, an instruction it does not know to
+        only read) raises :class:`LazyEvaluationError` naming the
+        instruction.  `function` is a cffi function pointer or an address
+        (int, e.g. from ctypes); `arg` an address or None."""
+        if not 0 <= i < self.n:
+            raise IndexError(f"index {i} out of range for {self.n} elements")
+        fn = ffi.cast("lb_user_fn", function)
+        ptr = ffi.cast("void *", 0 if arg is None else arg)
+        out = ffi.new("int64_t *")
+        _check(lib.lb_call(self._live(), fn, i, ptr, out),
+               f"call on element {i}")
+        return int(out[0])
 
     def reset(self) -> None:
         """Back to unevaluated, with fresh pages (eager keeps its values)."""

@@ -32,6 +32,9 @@ def supports(variant: str, generator: str) -> core.Availability:
                                  "version")
     if is_python_kind(variant):
         return core.Availability(variant, True, "")
+    usable = core.viewable(variant)
+    if not usable.available:
+        return usable
     return core.supports(variant, generator)
 
 

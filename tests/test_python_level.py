@@ -15,7 +15,8 @@ from conftest import SMALL_N, run_python
 
 E = core.PAGE_ELEMENTS
 N = 16 * E - 3
-PY_VARIANTS = [v for v in core.VARIANTS if core.availability(v).available] \
+PY_VARIANTS = [v for v in core.VARIANTS if core.availability(v).available
+               and core.viewable(v).available] \
     + list(pythunks.KINDS)
 CASES = list(itertools.product(pythunks.GENERATORS, core.WORKLOADS,
                                (0.01, 1.0)))
