@@ -109,6 +109,40 @@ static void bare_handler(int signo, siginfo_t *si, void *ucv)
     signal(signo, SIG_DFL);
 }
 
+/* The single-step floor: the SIGSEGV handler points the load's address
+ * register at a readable word and sets the trap flag; the SIGTRAP after
+ * the load puts the register back.  What sigsegv-redirect's safe handler
+ * costs at least: two signal round trips and no decode, no thunk. */
+static const int64_t step_word;
+static greg_t step_saved;
+
+static void step_fault_handler(int signo, siginfo_t *si, void *ucv)
+{
+    (void)si;
+    ucontext_t *uc = ucv;
+    greg_t *g = uc->uc_mcontext.gregs;
+    if (g[REG_RIP] == (greg_t)lb_probe_insn) {
+        step_saved = g[REG_RDI];
+        g[REG_RDI] = (greg_t)&step_word;
+        g[REG_EFL] |= 0x100;
+        return;
+    }
+    signal(signo, SIG_DFL);
+}
+
+static void step_trap_handler(int signo, siginfo_t *si, void *ucv)
+{
+    (void)si;
+    ucontext_t *uc = ucv;
+    greg_t *g = uc->uc_mcontext.gregs;
+    if (g[REG_RIP] == (greg_t)lb_probe_resume) {
+        g[REG_RDI] = step_saved;
+        g[REG_EFL] &= ~(greg_t)0x100;
+        return;
+    }
+    signal(signo, SIG_DFL);
+}
+
 /* The SIGBUS+copy floor's handler state (floors run on one thread). */
 static int copy_fd = -1;
 static const char *copy_src;
@@ -154,6 +188,53 @@ static int body_signal(lb_array *a, void *p)
     ctx->ns = lb_now_ns() - t0;
     sigaction(ctx->signo, &old, NULL);
     return LB_OK;
+}
+
+struct step_ctx {
+    char *page;
+    int64_t iters;
+    int64_t ns;
+};
+
+static int body_step(lb_array *a, void *p)
+{
+    (void)a;
+    struct step_ctx *ctx = p;
+    struct sigaction sa, old_segv, old_trap;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_sigaction = step_fault_handler;
+    if (sigaction(SIGSEGV, &sa, &old_segv))
+        return LB_ESYS;
+    sa.sa_sigaction = step_trap_handler;
+    if (sigaction(SIGTRAP, &sa, &old_trap)) {
+        sigaction(SIGSEGV, &old_segv, NULL);
+        return LB_ESYS;
+    }
+    int64_t t0 = lb_now_ns();
+    for (int64_t k = 0; k < ctx->iters; k++)
+        lb_probe_load((const volatile int64_t *)ctx->page);
+    ctx->ns = lb_now_ns() - t0;
+    sigaction(SIGTRAP, &old_trap, NULL);
+    sigaction(SIGSEGV, &old_segv, NULL);
+    return LB_OK;
+}
+
+/* A SIGSEGV round trip whose load then runs single-stepped against a
+ * readable word, and the SIGTRAP round trip that ends the step. */
+int64_t lb_floor_sigsegv_step(int64_t iters)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    char *page = mmap(NULL, lb_page_size, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return LB_ENOMEM;
+    struct step_ctx ctx = {.page = page, .iters = iters};
+    int rc = lb_guarded(NULL, body_step, &ctx);
+    munmap(page, lb_page_size);
+    return rc ? rc : ctx.ns;
 }
 
 int64_t lb_floor_sigsegv(int64_t iters)

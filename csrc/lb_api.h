@@ -143,6 +143,7 @@ int lb_workload_footprint(const lb_array *a, const lb_workload *w,
 int64_t lb_floor_null_syscall(int64_t iters);
 int64_t lb_floor_mprotect(int64_t iters);
 int64_t lb_floor_sigsegv(int64_t iters);
+int64_t lb_floor_sigsegv_step(int64_t iters);
 int64_t lb_floor_sigbus_uffd(int64_t iters);
 int64_t lb_floor_sigbus_copy(int64_t iters);
 int64_t lb_floor_first_touch(int64_t iters);

@@ -323,6 +323,9 @@ FLOORS: dict[str, str] = {
     "null-syscall": "a getppid() system call",
     "mprotect": "mprotect() opening one page of a PROT_NONE region",
     "sigsegv-roundtrip": "SIGSEGV on a PROT_NONE page, handler skips the load",
+    "sigsegv-step": "SIGSEGV whose handler points the load at a readable "
+                    "word under the trap flag, then the SIGTRAP that puts "
+                    "the register back (the least a safe redirect costs)",
     "sigbus-uffd-roundtrip": "SIGBUS from a userfaultfd missing page, "
                              "handler skips the load",
     "sigbus-copy": "SIGBUS from a userfaultfd missing page resolved by one "
@@ -338,6 +341,7 @@ _FLOOR_FUNCS = {
     "null-syscall": lib.lb_floor_null_syscall,
     "mprotect": lib.lb_floor_mprotect,
     "sigsegv-roundtrip": lib.lb_floor_sigsegv,
+    "sigsegv-step": lib.lb_floor_sigsegv_step,
     "sigbus-uffd-roundtrip": lib.lb_floor_sigbus_uffd,
     "sigbus-copy": lib.lb_floor_sigbus_copy,
     "first-touch": lib.lb_floor_first_touch,

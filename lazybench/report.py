@@ -247,6 +247,15 @@ def redirect_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
             row["nocache_ns_per_fault"] = nocache
             row["decode_added_ns"] = nocache - fault
             row["decode_floor_ns"] = floor("decode")
+        if "sigsegv-redirect-essay" in per.index:
+            # the price of safety: the single step that puts the handle
+            # back, against the essay's handler that leaves it moved
+            essay = per_fault("sigsegv-redirect-essay")
+            row["essay_ns_per_fault"] = essay
+            row["single_step_added_ns"] = fault - essay
+            row["safe_over_essay"] = fault / essay
+        # the least a safe redirect costs: fault plus single-step trap
+        row["over_sigsegv_step_floor"] = fault / floor("sigsegv-step")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -320,6 +329,12 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
         redirect = redirect_table(df, floors)
         if not redirect.empty:
             out += ["## sigsegv-redirect per fault", "",
+                    "sigsegv-redirect single-steps the redirected "
+                    "instruction and puts the handle back (a SIGTRAP per "
+                    "fault); sigsegv-redirect-essay is the essay's handler, "
+                    "which leaves the register moved and is safe only in "
+                    "the suite's own loops. single_step_added_ns is the "
+                    "price of that safety.", "",
                     _md(redirect, index=False), ""]
         budget = page_budget_table(df, floors)
         if not budget.empty:
