@@ -51,7 +51,7 @@ def _percent_list(value: str) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _int_at_least(lowest: int) -> Any:
+def _int_in(lowest: int, highest: int | None = None) -> Any:
     def parse(value: str) -> int:
         try:
             n = int(value)
@@ -60,6 +60,9 @@ def _int_at_least(lowest: int) -> Any:
         if n < lowest:
             raise argparse.ArgumentTypeError(
                 f"must be at least {lowest}: {value!r}")
+        if highest is not None and n > highest:
+            raise argparse.ArgumentTypeError(
+                f"must be at most {highest}: {value!r}")
         return n
     return parse
 
@@ -108,12 +111,13 @@ def _build_parser() -> _Parser:
                      help=f"comma-separated workloads ({', '.join(core.WORKLOADS)})")
     run.add_argument("--touched", type=_percent_list, metavar="PCTS",
                      help="touched percentages, e.g. 1,10,100")
-    run.add_argument("--elements", type=_int_at_least(1), metavar="N",
+    run.add_argument("--elements", type=_int_in(1), metavar="N",
                      help=f"array length in int64 elements (default {suite.DEFAULT_N})")
-    run.add_argument("--spin", type=_int_at_least(0), default=suite.DEFAULT_SPIN,
-                     metavar="ROUNDS",
+    run.add_argument("--spin", type=_int_in(0, core.MAX_SPIN),
+                     default=suite.DEFAULT_SPIN, metavar="ROUNDS",
                      help=f"mixing rounds per element of the spin generator "
-                          f"(default {suite.DEFAULT_SPIN})")
+                          f"(default {suite.DEFAULT_SPIN}, at most "
+                          f"{core.MAX_SPIN})")
     run.add_argument("--no-python", action="store_true",
                      help="skip the Python-level cases (the table read "
                           "from Python through views and Python thunks)")

@@ -27,6 +27,9 @@ SMALL_RUN = ["run", "--suite", "default", "--variants",
     (["run", "--touched", "0"], "not in (0, 100]"),
     (["run", "--touched", "abc"], "not a percentage"),
     (["run", "--elements", "-5"], "must be at least 1"),
+    (["run", "--spin", str(core.MAX_SPIN + 1)],
+     f"must be at most {core.MAX_SPIN}"),
+    (["run", "--spin", "10000000"], f"must be at most {core.MAX_SPIN}"),
     (["run", "--elements", str(1 << 40)], "above the core's limit"),
     (["run", "--elements", str(1 << 36)], "GiB at once"),
     (["run", "--variants", "sigsegv-mprotect", "--elements", str(1 << 26)],
@@ -47,6 +50,12 @@ def test_bad_input_one_line_exit_2(argv: list[str], needle: str,
     assert needle in lines[0]
     assert "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())     # no run folder left behind
+
+
+def test_spin_limit_is_the_cores() -> None:
+    core.LazyArray("eager", 1, "hash", spin=core.MAX_SPIN).release()
+    with pytest.raises(ValueError, match="spin"):
+        core.LazyArray("eager", 1, "hash", spin=core.MAX_SPIN + 1)
 
 
 def test_list_shows_availability() -> None:
