@@ -218,6 +218,13 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
 
     from lazybench import core, pythunks, results, runner, suite
 
+    worker = bool(pyperf_argv)
+    if not worker:
+        try:
+            results.check_results_dir(args.results_dir)
+        except results.ResultsError as exc:
+            raise UsageError(f"--results-dir {args.results_dir}: {exc}") \
+                from None
     profile = suite.PROFILES[args.suite]
     variants = _selection(args.variants, core.VARIANTS + pythunks.KINDS,
                           "variant")
@@ -253,7 +260,6 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
     floors = args.floors or tuple(f for f in suite.FLOOR_NAMES
                                   if core.floor_available(f))
 
-    worker = bool(pyperf_argv)
     bench_runner = pyperf.Runner(
         values=profile.values, processes=profile.processes,
         warmups=profile.warmups, min_time=profile.min_time,
@@ -267,10 +273,6 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
         runner.bench_all(bench_runner, floors, cases)
         return 0
 
-    if not args.results_dir.exists() and args.results_dir.parent != \
-            args.results_dir and not args.results_dir.parent.exists():
-        raise UsageError(f"--results-dir {args.results_dir}: parent folder "
-                         "does not exist")
     _preflight(cases)
     name = args.run_name or results.new_run_name(profile.name)
     folder = results.RunFolder(args.results_dir, name)

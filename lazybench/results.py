@@ -50,6 +50,35 @@ def new_run_name(profile: str) -> str:
     return time.strftime("%Y%m%d-%H%M%S") + f"-{profile}"
 
 
+def check_results_dir(results_dir: pathlib.Path) -> None:
+    """Refuse, before any work, a folder that cannot take run folders: a
+    file, a path under a file or a missing folder, one this process cannot
+    create a folder in, and the stored baseline or anything inside it."""
+    resolved = results_dir.resolve()
+    for folder in (resolved, *resolved.parents):
+        if folder.name == BASELINE and \
+                (folder == resolved or (folder / RUN_FILE).is_file()):
+            raise ResultsError(f"{folder} is the baseline folder, which "
+                               "only --save-baseline writes")
+    if results_dir.exists():
+        if not results_dir.is_dir():
+            raise ResultsError("not a folder")
+        where = results_dir
+    else:
+        where = results_dir.parent
+        if where.exists() and not where.is_dir():
+            raise ResultsError(f"{where} is not a folder")
+        if not where.exists():
+            raise ResultsError("parent folder does not exist")
+    # permission bits do not tell (root ignores them; read-only mounts):
+    # try what RunFolder will do
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lazybench-probe.", dir=where))
+    except OSError as exc:
+        raise ResultsError(f"cannot create folders in {where} "
+                           f"({exc.strerror})") from None
+
+
 class RunFolder:
     """A run being written: files go to a temporary sibling folder that is
     renamed to its final name by :meth:`commit`."""

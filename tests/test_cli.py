@@ -3,7 +3,9 @@ a complete run folder; report rebuilds it; nothing touches the baseline."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import subprocess
 import sys
 
 import pandas as pd
@@ -18,6 +20,20 @@ SMALL_RUN = ["run", "--suite", "default", "--variants",
              "--generators", "hash,recurrence",
              "--workloads", "seq,strided", "--touched", "10,100",
              "--elements", "65536"]
+
+# one C case and the floors: the smallest run that reaches pyperf
+TINY_RUN = ["run", "--quick", "--variants", "eager", "--workloads", "seq",
+            "--touched", "100", "--elements", "4096", "--no-python"]
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str],
+                          needle: str) -> None:
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("lazybench: error:")
+    assert needle in lines[0]
+    assert "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -56,6 +72,48 @@ def test_spin_limit_is_the_cores() -> None:
     core.LazyArray("eager", 1, "hash", spin=core.MAX_SPIN).release()
     with pytest.raises(ValueError, match="spin"):
         core.LazyArray("eager", 1, "hash", spin=core.MAX_SPIN + 1)
+
+
+def _tree(root: pathlib.Path) -> list[str]:
+    return sorted(os.path.join(d, n) for d, dirs, files in os.walk(root)
+                  for n in dirs + files)
+
+
+@pytest.mark.parametrize("where,needle", [
+    ("file.txt", "file.txt: not a folder"),
+    ("file.txt/sub", "file.txt is not a folder"),
+    ("missing/sub", "parent folder does not exist"),
+    ("results/baseline", "is the baseline folder"),
+    ("results/plots/../baseline", "is the baseline folder"),
+    ("results/baseline/plots", "is the baseline folder"),
+    ("link", "is the baseline folder"),          # a symlink to it
+    ("fresh/baseline", "is the baseline folder"),  # none stored yet
+])
+def test_bad_results_dir_refused_before_any_work(
+        where: str, needle: str, tmp_path: pathlib.Path) -> None:
+    (tmp_path / "file.txt").write_text("a file\n")
+    baseline = tmp_path / "results" / "baseline"
+    (baseline / "plots").mkdir(parents=True)
+    (baseline / "run.json").write_text("{}")
+    (tmp_path / "link").symlink_to(baseline)
+    (tmp_path / "fresh").mkdir()
+    before = _tree(tmp_path)
+    proc = run_cli([*TINY_RUN, "--results-dir", where], cwd=tmp_path)
+    assert_one_line_error(proc, f"--results-dir {where}: ")
+    assert needle in proc.stderr
+    assert _tree(tmp_path) == before
+
+
+# Places no process can create a folder in, root included: permission
+# bits would not stop root.
+@pytest.mark.skipif(not pathlib.Path("/proc/self").is_dir(),
+                    reason="needs /proc")
+@pytest.mark.parametrize("where", ["/proc/self", "/proc/lazybench-results"])
+def test_unwritable_results_dir_refused(where: str,
+                                        tmp_path: pathlib.Path) -> None:
+    proc = run_cli([*TINY_RUN, "--results-dir", where], cwd=tmp_path)
+    assert_one_line_error(proc, "cannot create folders in /proc")
+    assert not any(tmp_path.iterdir())
 
 
 def test_list_shows_availability() -> None:
