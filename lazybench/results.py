@@ -17,6 +17,7 @@ from typing import Any
 
 import pyperf
 
+from lazybench import runformat
 from lazybench.core import LazyBenchError
 
 # pyperf metadata that names paths of the machine a run was made on.
@@ -25,7 +26,7 @@ PRIVATE_METADATA = ("python_executable", "python_config_args")
 RUN_FILE = "run.json"
 PYPERF_FILE = "pyperf.json"
 BASELINE = "baseline"
-FORMAT = 1
+FORMAT = runformat.FORMAT
 
 
 class ResultsError(LazyBenchError):
@@ -152,10 +153,10 @@ def load_run(folder: pathlib.Path) -> RunData:
         raise ResultsError(f"{run_file}: missing") from None
     except (OSError, ValueError) as exc:
         raise ResultsError(f"{run_file}: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or \
-            not isinstance(meta.get("cases"), list):
-        raise ResultsError(f"{run_file}: not a lazybench run file "
-                           f"(format {FORMAT})")
+    try:
+        runformat.check_run(meta)
+    except runformat.FormatError as exc:
+        raise ResultsError(f"{run_file}: {exc}") from None
     bench_file = folder / PYPERF_FILE
     if not bench_file.exists():
         raise ResultsError(f"{bench_file}: missing")
@@ -165,4 +166,8 @@ def load_run(folder: pathlib.Path) -> RunData:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ResultsError(f"{bench_file}: not a pyperf result ({msg})") \
             from None
+    try:
+        runformat.check_benchmarks(meta, suite)
+    except runformat.FormatError as exc:
+        raise ResultsError(f"{bench_file}: {exc}") from None
     return RunData(folder, meta, suite)

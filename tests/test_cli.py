@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+from typing import Any, Callable
 
 import pandas as pd
 import pytest
@@ -205,7 +207,7 @@ def test_corrupt_run_file_is_one_line(small_run: pathlib.Path,
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "run.json: not valid JSON" in proc.stderr
-    (bad / "run.json").write_text(json.dumps({"format": 1, "cases": []}))
+    shutil.copy(small_run / "small" / "run.json", bad / "run.json")
     (bad / "pyperf.json").write_text("[]")
     proc = run_cli(["report", str(bad)])
     assert proc.returncode == 2
@@ -254,3 +256,96 @@ def test_bench_script_runs_under_pyperf(tmp_path: pathlib.Path) -> None:
     assert "floor/sigsegv-roundtrip" in names
     assert {"py/py-closure/hash/seq/100%",
             "py/sigsegv-mprotect/hash/seq/100%"} <= set(names)
+
+
+def _copy_run(small_run: pathlib.Path, to: pathlib.Path) -> pathlib.Path:
+    folder = shutil.copytree(small_run / "small", to / "copy")
+    (folder / "report.md").unlink()
+    return folder
+
+
+def _edit_json(path: pathlib.Path, change: Callable[[Any], None]) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _set(*path: Any, to: Any = None) -> Callable[[Any], None]:
+    """An edit that sets (or, without `to`, deletes) the item at `path`."""
+    def change(data: Any) -> None:
+        for key in path[:-1]:
+            data = data[key]
+        if to is None:
+            del data[path[-1]]
+        else:
+            data[path[-1]] = to
+    return change
+
+
+@pytest.mark.parametrize("change,needle", [
+    (_set("cases", 0, "case"), "run.json: cases[0]: no 'case'"),
+    (_set("cases", 3, "case", "fraction", to="all"),
+     "cases[3].case.fraction: a number expected, got str"),
+    (_set("cases", 1, to=5), "cases[1]: an object expected, got int"),
+    (_set("cases", 2, "counters", "faults"), "cases[2].counters: no 'faults'"),
+    (_set("cases", 0, "case", "n", to=True),
+     "cases[0].case.n: an integer expected, got bool"),
+    (_set("cases", 4, "rusage", to=[]), "cases[4].rusage: an object expected"),
+    (_set("cases", to={}), "cases: a list expected"),
+    (_set("machine", to="x86_64"), "machine: an object expected"),
+    (_set("format", to=2), "not a lazybench run file"),
+    (lambda m: m["cases"].append(m["cases"][0]), "listed twice"),
+    (_set("format"), "not a lazybench run file"),
+])
+def test_malformed_run_file_is_one_line(
+        change: Callable[[Any], None], needle: str,
+        small_run: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    folder = _copy_run(small_run, tmp_path)
+    _edit_json(folder / "run.json", change)
+    proc = run_cli(["report", str(folder)])
+    assert_one_line_error(proc, needle)
+    assert not (folder / "report.md").exists()
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"a run"', "", "\x00\xff"])
+def test_run_file_not_a_json_object_is_one_line(
+        text: str, small_run: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    folder = _copy_run(small_run, tmp_path)
+    (folder / "run.json").write_text(text, encoding="latin-1")
+    proc = run_cli(["report", str(folder)])
+    assert_one_line_error(proc, "run.json: not ")
+
+
+def _rename_cases(data: Any) -> None:          # as another run's would be
+    for bench in data["benchmarks"]:
+        name = bench["metadata"]["name"]
+        if not name.startswith("floor/"):
+            bench["metadata"]["name"] = name.replace("/", "/other-", 1)
+
+
+def _add_benchmark(data: Any) -> None:
+    extra = json.loads(json.dumps(data["benchmarks"][-1]))
+    extra["metadata"]["name"] = "eager/spin/seq/100%"
+    data["benchmarks"].append(extra)
+
+
+def _no_values(data: Any) -> None:
+    for run in data["benchmarks"][-1]["runs"]:
+        run.pop("values", None)
+
+
+@pytest.mark.parametrize("change,needle", [
+    (_rename_cases, "not this run's benchmarks: 34 of "),   # 34 cases
+    (lambda d: d["benchmarks"].pop(), "not this run's benchmarks: 1 of "),
+    (_add_benchmark, "1 not in the run (first 'eager/spin/seq/100%')"),
+    (_no_values, "has no values"),
+])
+def test_pyperf_file_of_another_run_is_one_line(
+        change: Callable[[Any], None], needle: str,
+        small_run: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    folder = _copy_run(small_run, tmp_path)
+    _edit_json(folder / "pyperf.json", change)
+    proc = run_cli(["report", str(folder)])
+    assert_one_line_error(proc, "pyperf.json: ")
+    assert needle in proc.stderr
+    assert not (folder / "report.md").exists()
