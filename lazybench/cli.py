@@ -19,6 +19,7 @@ from lazybench import __version__
 
 USAGE_ERROR = 2
 RUN_ERROR = 1
+INTERRUPTED = 130       # 128 + SIGINT, what shells report for Ctrl-C
 
 
 class UsageError(Exception):
@@ -291,7 +292,8 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
         if inherit:
             pyperf_args += ["--inherit-environ", ",".join(inherit)]
         bench_runner.parse_args(pyperf_args)
-        benches = runner.bench_all(bench_runner, floors, cases)
+        benches = runner.bench_all_interruptible(bench_runner, floors,
+                                                 cases)
         expected = [f"floor/{f}" for f in floors] + [c.name for c in cases]
         got = [b.get_name() for b in benches]
         if got != expected:
@@ -396,6 +398,14 @@ def _store_baseline(path: pathlib.Path, results_dir: pathlib.Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("lazybench: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from lazybench.core import LazyBenchError
 
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -418,9 +428,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = str(exc).splitlines()[0] if str(exc) else "benchmark failed"
         print(f"lazybench: error: {first}", file=sys.stderr)
         return RUN_ERROR
-    except KeyboardInterrupt:
-        print("lazybench: interrupted", file=sys.stderr)
-        return 130
 
 
 def _is_input_error(exc: Exception) -> bool:

@@ -6,11 +6,14 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from typing import Any, Callable
 
 import pandas as pd
+import psutil
 import pytest
 
 from lazybench import core
@@ -116,6 +119,42 @@ def test_unwritable_results_dir_refused(where: str,
     proc = run_cli([*TINY_RUN, "--results-dir", where], cwd=tmp_path)
     assert_one_line_error(proc, "cannot create folders in /proc")
     assert not any(tmp_path.iterdir())
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path: pathlib.Path) -> None:
+    """SIGINT to the whole process group, as a terminal sends it, while a
+    pyperf worker is starting."""
+    results = tmp_path / "results"
+    results.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lazybench", *TINY_RUN,
+         "--results-dir", str(results)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        while "timing" not in seen:            # the pyperf phase began
+            line = proc.stderr.readline()
+            assert line, seen
+            seen += line
+        parent = psutil.Process(proc.pid)
+        while not parent.children():           # a worker is starting
+            assert proc.poll() is None, seen
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == ["lazybench: interrupted"]
+    assert list(results.iterdir()) == []       # no run, no temporary folder
+    left = [p for p in psutil.process_iter(["cmdline"])
+            if str(results) in " ".join(p.info["cmdline"] or ())]
+    assert left == []
 
 
 def test_list_shows_availability() -> None:
