@@ -681,12 +681,18 @@ int64_t lb_max_elements(void)
     return LB_MAX_ELEMENTS;
 }
 
+/* Most mixing rounds per element of the spin generator. */
+#define LB_MAX_SPIN 1000000
+
+int64_t lb_max_spin(void)
+{
+    return LB_MAX_SPIN;
+}
+
 int64_t lb_length(const lb_array *a)
 {
     return a->n;
 }
-
-#define LB_MAX_SPIN 1000000
 
 int lb_create(int variant, const lb_params *params, lb_array **out)
 {

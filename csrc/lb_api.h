@@ -134,6 +134,7 @@ int64_t lb_length(const lb_array *a);
 int64_t lb_page_elements(void);      /* elements per page */
 int lb_max_nesting(void);            /* documented nested-fault depth */
 int64_t lb_max_elements(void);       /* largest n lb_create accepts */
+int64_t lb_max_spin(void);           /* largest spin lb_create accepts */
 /* Distinct pages and elements a workload reads (computed, not timed). */
 int lb_workload_footprint(const lb_array *a, const lb_workload *w,
                           int64_t *pages, int64_t *accesses);

@@ -19,6 +19,7 @@ from lazybench import __version__
 
 USAGE_ERROR = 2
 RUN_ERROR = 1
+INTERRUPTED = 130       # 128 + SIGINT, what shells report for Ctrl-C
 
 
 class UsageError(Exception):
@@ -51,7 +52,7 @@ def _percent_list(value: str) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _int_at_least(lowest: int) -> Any:
+def _int_in(lowest: int, highest: int | None = None) -> Any:
     def parse(value: str) -> int:
         try:
             n = int(value)
@@ -60,6 +61,9 @@ def _int_at_least(lowest: int) -> Any:
         if n < lowest:
             raise argparse.ArgumentTypeError(
                 f"must be at least {lowest}: {value!r}")
+        if highest is not None and n > highest:
+            raise argparse.ArgumentTypeError(
+                f"must be at most {highest}: {value!r}")
         return n
     return parse
 
@@ -108,12 +112,13 @@ def _build_parser() -> _Parser:
                      help=f"comma-separated workloads ({', '.join(core.WORKLOADS)})")
     run.add_argument("--touched", type=_percent_list, metavar="PCTS",
                      help="touched percentages, e.g. 1,10,100")
-    run.add_argument("--elements", type=_int_at_least(1), metavar="N",
+    run.add_argument("--elements", type=_int_in(1), metavar="N",
                      help=f"array length in int64 elements (default {suite.DEFAULT_N})")
-    run.add_argument("--spin", type=_int_at_least(0), default=suite.DEFAULT_SPIN,
-                     metavar="ROUNDS",
+    run.add_argument("--spin", type=_int_in(0, core.MAX_SPIN),
+                     default=suite.DEFAULT_SPIN, metavar="ROUNDS",
                      help=f"mixing rounds per element of the spin generator "
-                          f"(default {suite.DEFAULT_SPIN})")
+                          f"(default {suite.DEFAULT_SPIN}, at most "
+                          f"{core.MAX_SPIN})")
     run.add_argument("--no-python", action="store_true",
                      help="skip the Python-level cases (the table read "
                           "from Python through views and Python thunks)")
@@ -214,6 +219,13 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
 
     from lazybench import core, pythunks, results, runner, suite
 
+    worker = bool(pyperf_argv)
+    if not worker:
+        try:
+            results.check_results_dir(args.results_dir)
+        except results.ResultsError as exc:
+            raise UsageError(f"--results-dir {args.results_dir}: {exc}") \
+                from None
     profile = suite.PROFILES[args.suite]
     variants = _selection(args.variants, core.VARIANTS + pythunks.KINDS,
                           "variant")
@@ -249,7 +261,6 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
     floors = args.floors or tuple(f for f in suite.FLOOR_NAMES
                                   if core.floor_available(f))
 
-    worker = bool(pyperf_argv)
     bench_runner = pyperf.Runner(
         values=profile.values, processes=profile.processes,
         warmups=profile.warmups, min_time=profile.min_time,
@@ -263,10 +274,6 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
         runner.bench_all(bench_runner, floors, cases)
         return 0
 
-    if not args.results_dir.exists() and args.results_dir.parent != \
-            args.results_dir and not args.results_dir.parent.exists():
-        raise UsageError(f"--results-dir {args.results_dir}: parent folder "
-                         "does not exist")
     _preflight(cases)
     name = args.run_name or results.new_run_name(profile.name)
     folder = results.RunFolder(args.results_dir, name)
@@ -285,7 +292,8 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
         if inherit:
             pyperf_args += ["--inherit-environ", ",".join(inherit)]
         bench_runner.parse_args(pyperf_args)
-        benches = runner.bench_all(bench_runner, floors, cases)
+        benches = runner.bench_all_interruptible(bench_runner, floors,
+                                                 cases)
         expected = [f"floor/{f}" for f in floors] + [c.name for c in cases]
         got = [b.get_name() for b in benches]
         if got != expected:
@@ -390,6 +398,14 @@ def _store_baseline(path: pathlib.Path, results_dir: pathlib.Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("lazybench: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from lazybench.core import LazyBenchError
 
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -412,9 +428,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         first = str(exc).splitlines()[0] if str(exc) else "benchmark failed"
         print(f"lazybench: error: {first}", file=sys.stderr)
         return RUN_ERROR
-    except KeyboardInterrupt:
-        print("lazybench: interrupted", file=sys.stderr)
-        return 130
 
 
 def _is_input_error(exc: Exception) -> bool:

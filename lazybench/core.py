@@ -37,6 +37,7 @@ WORKLOADS: tuple[str, ...] = _names(lib.LB_WL_COUNT, lib.lb_workload_name)
 PAGE_ELEMENTS: int = int(lib.lb_page_elements())
 MAX_NESTING: int = int(lib.lb_max_nesting())
 MAX_ELEMENTS: int = int(lib.lb_max_elements())
+MAX_SPIN: int = int(lib.lb_max_spin())
 CAPSTONE_VERSION: str = ffi.string(lib.lb_capstone_version()).decode()
 
 _ERRORS: dict[int, type[LazyBenchError]] = {

@@ -17,6 +17,7 @@ from typing import Any
 
 import pyperf
 
+from lazybench import runformat
 from lazybench.core import LazyBenchError
 
 # pyperf metadata that names paths of the machine a run was made on.
@@ -25,7 +26,7 @@ PRIVATE_METADATA = ("python_executable", "python_config_args")
 RUN_FILE = "run.json"
 PYPERF_FILE = "pyperf.json"
 BASELINE = "baseline"
-FORMAT = 1
+FORMAT = runformat.FORMAT
 
 
 class ResultsError(LazyBenchError):
@@ -48,6 +49,35 @@ def atomic_write(path: pathlib.Path, data: bytes) -> None:
 
 def new_run_name(profile: str) -> str:
     return time.strftime("%Y%m%d-%H%M%S") + f"-{profile}"
+
+
+def check_results_dir(results_dir: pathlib.Path) -> None:
+    """Refuse, before any work, a folder that cannot take run folders: a
+    file, a path under a file or a missing folder, one this process cannot
+    create a folder in, and the stored baseline or anything inside it."""
+    resolved = results_dir.resolve()
+    for folder in (resolved, *resolved.parents):
+        if folder.name == BASELINE and \
+                (folder == resolved or (folder / RUN_FILE).is_file()):
+            raise ResultsError(f"{folder} is the baseline folder, which "
+                               "only --save-baseline writes")
+    if results_dir.exists():
+        if not results_dir.is_dir():
+            raise ResultsError("not a folder")
+        where = results_dir
+    else:
+        where = results_dir.parent
+        if where.exists() and not where.is_dir():
+            raise ResultsError(f"{where} is not a folder")
+        if not where.exists():
+            raise ResultsError("parent folder does not exist")
+    # permission bits do not tell (root ignores them; read-only mounts):
+    # try what RunFolder will do
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".lazybench-probe.", dir=where))
+    except OSError as exc:
+        raise ResultsError(f"cannot create folders in {where} "
+                           f"({exc.strerror})") from None
 
 
 class RunFolder:
@@ -123,10 +153,10 @@ def load_run(folder: pathlib.Path) -> RunData:
         raise ResultsError(f"{run_file}: missing") from None
     except (OSError, ValueError) as exc:
         raise ResultsError(f"{run_file}: not valid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or \
-            not isinstance(meta.get("cases"), list):
-        raise ResultsError(f"{run_file}: not a lazybench run file "
-                           f"(format {FORMAT})")
+    try:
+        runformat.check_run(meta)
+    except runformat.FormatError as exc:
+        raise ResultsError(f"{run_file}: {exc}") from None
     bench_file = folder / PYPERF_FILE
     if not bench_file.exists():
         raise ResultsError(f"{bench_file}: missing")
@@ -136,4 +166,8 @@ def load_run(folder: pathlib.Path) -> RunData:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ResultsError(f"{bench_file}: not a pyperf result ({msg})") \
             from None
+    try:
+        runformat.check_benchmarks(meta, suite)
+    except runformat.FormatError as exc:
+        raise ResultsError(f"{bench_file}: {exc}") from None
     return RunData(folder, meta, suite)

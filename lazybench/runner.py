@@ -9,8 +9,11 @@ then times passes over the evaluated elements without resetting.
 """
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Callable, Sequence
 
+import psutil
 import pyperf
 
 from lazybench import core, pylevel
@@ -94,3 +97,45 @@ def bench_all(runner: pyperf.Runner, floors: Sequence[str],
         target.release()
     _targets.clear()
     return done
+
+
+def bench_all_interruptible(runner: pyperf.Runner, floors: Sequence[str],
+                            cases: Sequence[Case]) -> list[pyperf.Benchmark]:
+    """bench_all in the managing process, stopped cleanly by Ctrl-C.
+
+    A terminal sends SIGINT to the whole process group, so the workers got
+    it too and could die mid-start with a traceback, and pyperf's manager
+    turned it into exit status 1.  Here pyperf's loop runs in a thread that
+    blocks SIGINT, so every worker it starts inherits SIGINT blocked and
+    never sees it.  The main thread takes the signal, kills the workers
+    until the loop has stopped, and raises KeyboardInterrupt."""
+    outcome: list[list[pyperf.Benchmark] | BaseException] = []
+    done = threading.Event()
+
+    def manage() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            outcome.append(bench_all(runner, floors, cases))
+        except BaseException as exc:     # re-raised in the main thread
+            outcome.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=manage, name="pyperf-manager",
+                     daemon=True).start()
+    try:
+        # an Event, not join(): an interrupted join() can mark the thread
+        # as stopped while it still runs (seen on CPython 3.11)
+        done.wait()
+    except KeyboardInterrupt:
+        while not done.wait(0.05):
+            for child in psutil.Process().children(recursive=True):
+                try:
+                    child.kill()
+                except psutil.NoSuchProcess:
+                    pass
+        raise
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result

@@ -3,10 +3,17 @@ a complete run folder; report rebuilds it; nothing touches the baseline."""
 from __future__ import annotations
 
 import json
+import os
 import pathlib
+import shutil
+import signal
+import subprocess
 import sys
+import time
+from typing import Any, Callable
 
 import pandas as pd
+import psutil
 import pytest
 
 from lazybench import core
@@ -19,6 +26,20 @@ SMALL_RUN = ["run", "--suite", "default", "--variants",
              "--workloads", "seq,strided", "--touched", "10,100",
              "--elements", "65536"]
 
+# one C case and the floors: the smallest run that reaches pyperf
+TINY_RUN = ["run", "--quick", "--variants", "eager", "--workloads", "seq",
+            "--touched", "100", "--elements", "4096", "--no-python"]
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str],
+                          needle: str) -> None:
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("lazybench: error:")
+    assert needle in lines[0]
+    assert "Traceback" not in proc.stderr
+
 
 @pytest.mark.parametrize("argv,needle", [
     (["run", "--variants", "nope"], "unknown variant 'nope'"),
@@ -27,6 +48,9 @@ SMALL_RUN = ["run", "--suite", "default", "--variants",
     (["run", "--touched", "0"], "not in (0, 100]"),
     (["run", "--touched", "abc"], "not a percentage"),
     (["run", "--elements", "-5"], "must be at least 1"),
+    (["run", "--spin", str(core.MAX_SPIN + 1)],
+     f"must be at most {core.MAX_SPIN}"),
+    (["run", "--spin", "10000000"], f"must be at most {core.MAX_SPIN}"),
     (["run", "--elements", str(1 << 40)], "above the core's limit"),
     (["run", "--elements", str(1 << 36)], "GiB at once"),
     (["run", "--variants", "sigsegv-mprotect", "--elements", str(1 << 26)],
@@ -47,6 +71,90 @@ def test_bad_input_one_line_exit_2(argv: list[str], needle: str,
     assert needle in lines[0]
     assert "Traceback" not in proc.stderr
     assert not any(tmp_path.iterdir())     # no run folder left behind
+
+
+def test_spin_limit_is_the_cores() -> None:
+    core.LazyArray("eager", 1, "hash", spin=core.MAX_SPIN).release()
+    with pytest.raises(ValueError, match="spin"):
+        core.LazyArray("eager", 1, "hash", spin=core.MAX_SPIN + 1)
+
+
+def _tree(root: pathlib.Path) -> list[str]:
+    return sorted(os.path.join(d, n) for d, dirs, files in os.walk(root)
+                  for n in dirs + files)
+
+
+@pytest.mark.parametrize("where,needle", [
+    ("file.txt", "file.txt: not a folder"),
+    ("file.txt/sub", "file.txt is not a folder"),
+    ("missing/sub", "parent folder does not exist"),
+    ("results/baseline", "is the baseline folder"),
+    ("results/plots/../baseline", "is the baseline folder"),
+    ("results/baseline/plots", "is the baseline folder"),
+    ("link", "is the baseline folder"),          # a symlink to it
+    ("fresh/baseline", "is the baseline folder"),  # none stored yet
+])
+def test_bad_results_dir_refused_before_any_work(
+        where: str, needle: str, tmp_path: pathlib.Path) -> None:
+    (tmp_path / "file.txt").write_text("a file\n")
+    baseline = tmp_path / "results" / "baseline"
+    (baseline / "plots").mkdir(parents=True)
+    (baseline / "run.json").write_text("{}")
+    (tmp_path / "link").symlink_to(baseline)
+    (tmp_path / "fresh").mkdir()
+    before = _tree(tmp_path)
+    proc = run_cli([*TINY_RUN, "--results-dir", where], cwd=tmp_path)
+    assert_one_line_error(proc, f"--results-dir {where}: ")
+    assert needle in proc.stderr
+    assert _tree(tmp_path) == before
+
+
+# Places no process can create a folder in, root included: permission
+# bits would not stop root.
+@pytest.mark.skipif(not pathlib.Path("/proc/self").is_dir(),
+                    reason="needs /proc")
+@pytest.mark.parametrize("where", ["/proc/self", "/proc/lazybench-results"])
+def test_unwritable_results_dir_refused(where: str,
+                                        tmp_path: pathlib.Path) -> None:
+    proc = run_cli([*TINY_RUN, "--results-dir", where], cwd=tmp_path)
+    assert_one_line_error(proc, "cannot create folders in /proc")
+    assert not any(tmp_path.iterdir())
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path: pathlib.Path) -> None:
+    """SIGINT to the whole process group, as a terminal sends it, while a
+    pyperf worker is starting."""
+    results = tmp_path / "results"
+    results.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lazybench", *TINY_RUN,
+         "--results-dir", str(results)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        while "timing" not in seen:            # the pyperf phase began
+            line = proc.stderr.readline()
+            assert line, seen
+            seen += line
+        parent = psutil.Process(proc.pid)
+        while not parent.children():           # a worker is starting
+            assert proc.poll() is None, seen
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == ["lazybench: interrupted"]
+    assert list(results.iterdir()) == []       # no run, no temporary folder
+    left = [p for p in psutil.process_iter(["cmdline"])
+            if str(results) in " ".join(p.info["cmdline"] or ())]
+    assert left == []
 
 
 def test_list_shows_availability() -> None:
@@ -138,7 +246,7 @@ def test_corrupt_run_file_is_one_line(small_run: pathlib.Path,
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "run.json: not valid JSON" in proc.stderr
-    (bad / "run.json").write_text(json.dumps({"format": 1, "cases": []}))
+    shutil.copy(small_run / "small" / "run.json", bad / "run.json")
     (bad / "pyperf.json").write_text("[]")
     proc = run_cli(["report", str(bad)])
     assert proc.returncode == 2
@@ -187,3 +295,96 @@ def test_bench_script_runs_under_pyperf(tmp_path: pathlib.Path) -> None:
     assert "floor/sigsegv-roundtrip" in names
     assert {"py/py-closure/hash/seq/100%",
             "py/sigsegv-mprotect/hash/seq/100%"} <= set(names)
+
+
+def _copy_run(small_run: pathlib.Path, to: pathlib.Path) -> pathlib.Path:
+    folder = shutil.copytree(small_run / "small", to / "copy")
+    (folder / "report.md").unlink()
+    return folder
+
+
+def _edit_json(path: pathlib.Path, change: Callable[[Any], None]) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def _set(*path: Any, to: Any = None) -> Callable[[Any], None]:
+    """An edit that sets (or, without `to`, deletes) the item at `path`."""
+    def change(data: Any) -> None:
+        for key in path[:-1]:
+            data = data[key]
+        if to is None:
+            del data[path[-1]]
+        else:
+            data[path[-1]] = to
+    return change
+
+
+@pytest.mark.parametrize("change,needle", [
+    (_set("cases", 0, "case"), "run.json: cases[0]: no 'case'"),
+    (_set("cases", 3, "case", "fraction", to="all"),
+     "cases[3].case.fraction: a number expected, got str"),
+    (_set("cases", 1, to=5), "cases[1]: an object expected, got int"),
+    (_set("cases", 2, "counters", "faults"), "cases[2].counters: no 'faults'"),
+    (_set("cases", 0, "case", "n", to=True),
+     "cases[0].case.n: an integer expected, got bool"),
+    (_set("cases", 4, "rusage", to=[]), "cases[4].rusage: an object expected"),
+    (_set("cases", to={}), "cases: a list expected"),
+    (_set("machine", to="x86_64"), "machine: an object expected"),
+    (_set("format", to=2), "not a lazybench run file"),
+    (lambda m: m["cases"].append(m["cases"][0]), "listed twice"),
+    (_set("format"), "not a lazybench run file"),
+])
+def test_malformed_run_file_is_one_line(
+        change: Callable[[Any], None], needle: str,
+        small_run: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    folder = _copy_run(small_run, tmp_path)
+    _edit_json(folder / "run.json", change)
+    proc = run_cli(["report", str(folder)])
+    assert_one_line_error(proc, needle)
+    assert not (folder / "report.md").exists()
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"a run"', "", "\x00\xff"])
+def test_run_file_not_a_json_object_is_one_line(
+        text: str, small_run: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    folder = _copy_run(small_run, tmp_path)
+    (folder / "run.json").write_text(text, encoding="latin-1")
+    proc = run_cli(["report", str(folder)])
+    assert_one_line_error(proc, "run.json: not ")
+
+
+def _rename_cases(data: Any) -> None:          # as another run's would be
+    for bench in data["benchmarks"]:
+        name = bench["metadata"]["name"]
+        if not name.startswith("floor/"):
+            bench["metadata"]["name"] = name.replace("/", "/other-", 1)
+
+
+def _add_benchmark(data: Any) -> None:
+    extra = json.loads(json.dumps(data["benchmarks"][-1]))
+    extra["metadata"]["name"] = "eager/spin/seq/100%"
+    data["benchmarks"].append(extra)
+
+
+def _no_values(data: Any) -> None:
+    for run in data["benchmarks"][-1]["runs"]:
+        run.pop("values", None)
+
+
+@pytest.mark.parametrize("change,needle", [
+    (_rename_cases, "not this run's benchmarks: 34 of "),   # 34 cases
+    (lambda d: d["benchmarks"].pop(), "not this run's benchmarks: 1 of "),
+    (_add_benchmark, "1 not in the run (first 'eager/spin/seq/100%')"),
+    (_no_values, "has no values"),
+])
+def test_pyperf_file_of_another_run_is_one_line(
+        change: Callable[[Any], None], needle: str,
+        small_run: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    folder = _copy_run(small_run, tmp_path)
+    _edit_json(folder / "pyperf.json", change)
+    proc = run_cli(["report", str(folder)])
+    assert_one_line_error(proc, "pyperf.json: ")
+    assert needle in proc.stderr
+    assert not (folder / "report.md").exists()
