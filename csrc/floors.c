@@ -164,6 +164,7 @@ static void copy_handler(int signo, siginfo_t *si, void *ucv)
 struct sig_ctx {
     int signo;
     void (*handler)(int, siginfo_t *, void *);
+    void (*trap)(int, siginfo_t *, void *);   /* SIGTRAP's, or NULL */
     char *page;             /* the first page read */
     int64_t stride;         /* bytes between reads: 0 reads one page */
     int64_t iters;
@@ -180,50 +181,29 @@ static int body_signal(lb_array *a, void *p)
     sa.sa_sigaction = ctx->handler;
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
     sigemptyset(&sa.sa_mask);
+    struct sigaction old_trap;
     if (sigaction(ctx->signo, &sa, &old))
         return LB_ESYS;
-    int64_t t0 = lb_now_ns();
-    for (int64_t k = 0; k < ctx->iters; k++)
-        lb_probe_load((const volatile int64_t *)(ctx->page + k * ctx->stride));
-    ctx->ns = lb_now_ns() - t0;
-    sigaction(ctx->signo, &old, NULL);
-    return LB_OK;
-}
-
-struct step_ctx {
-    char *page;
-    int64_t iters;
-    int64_t ns;
-};
-
-static int body_step(lb_array *a, void *p)
-{
-    (void)a;
-    struct step_ctx *ctx = p;
-    struct sigaction sa, old_segv, old_trap;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_sigaction = step_fault_handler;
-    if (sigaction(SIGSEGV, &sa, &old_segv))
-        return LB_ESYS;
-    sa.sa_sigaction = step_trap_handler;
-    if (sigaction(SIGTRAP, &sa, &old_trap)) {
-        sigaction(SIGSEGV, &old_segv, NULL);
+    sa.sa_sigaction = ctx->trap;
+    if (ctx->trap && sigaction(SIGTRAP, &sa, &old_trap)) {
+        sigaction(ctx->signo, &old, NULL);
         return LB_ESYS;
     }
     int64_t t0 = lb_now_ns();
     for (int64_t k = 0; k < ctx->iters; k++)
-        lb_probe_load((const volatile int64_t *)ctx->page);
+        lb_probe_load((const volatile int64_t *)(ctx->page + k * ctx->stride));
     ctx->ns = lb_now_ns() - t0;
-    sigaction(SIGTRAP, &old_trap, NULL);
-    sigaction(SIGSEGV, &old_segv, NULL);
+    if (ctx->trap)
+        sigaction(SIGTRAP, &old_trap, NULL);
+    sigaction(ctx->signo, &old, NULL);
     return LB_OK;
 }
 
-/* A SIGSEGV round trip whose load then runs single-stepped against a
- * readable word, and the SIGTRAP round trip that ends the step. */
-int64_t lb_floor_sigsegv_step(int64_t iters)
+/* `iters` faulting loads of one PROT_NONE page, each caught by `handler`
+ * (and, with `trap`, followed by the single step's SIGTRAP). */
+static int64_t sigsegv_floor(int64_t iters,
+                             void (*handler)(int, siginfo_t *, void *),
+                             void (*trap)(int, siginfo_t *, void *))
 {
     if (iters <= 0)
         return LB_EINVAL;
@@ -231,25 +211,23 @@ int64_t lb_floor_sigsegv_step(int64_t iters)
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED)
         return LB_ENOMEM;
-    struct step_ctx ctx = {.page = page, .iters = iters};
-    int rc = lb_guarded(NULL, body_step, &ctx);
+    struct sig_ctx ctx = {.signo = SIGSEGV, .handler = handler, .trap = trap,
+                          .page = page, .iters = iters};
+    int rc = lb_guarded(NULL, body_signal, &ctx);
     munmap(page, lb_page_size);
     return rc ? rc : ctx.ns;
 }
 
 int64_t lb_floor_sigsegv(int64_t iters)
 {
-    if (iters <= 0)
-        return LB_EINVAL;
-    char *page = mmap(NULL, lb_page_size, PROT_NONE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (page == MAP_FAILED)
-        return LB_ENOMEM;
-    struct sig_ctx ctx = {.signo = SIGSEGV, .handler = bare_handler,
-                          .page = page, .iters = iters};
-    int rc = lb_guarded(NULL, body_signal, &ctx);
-    munmap(page, lb_page_size);
-    return rc ? rc : ctx.ns;
+    return sigsegv_floor(iters, bare_handler, NULL);
+}
+
+/* The fault, the load single-stepped against a readable word, and the
+ * SIGTRAP that ends the step. */
+int64_t lb_floor_sigsegv_step(int64_t iters)
+{
+    return sigsegv_floor(iters, step_fault_handler, step_trap_handler);
 }
 
 /* Capstone's decode of one load (cs_disasm_iter with detail, plus the
