@@ -92,7 +92,8 @@ int lb_get(lb_array *a, int64_t i, int64_t *out);
  * expose their memory (NULL for the others, read through lb_view_read).
  * Between lb_view_enter and lb_view_leave the calling thread takes the
  * array's faults as in a guarded call, but a lazy-evaluation error is
- * fatal: there is no call to return it from. */
+ * fatal: there is no call to return it from.  A session holds the array
+ * (see lb_release) until it is left. */
 const void *lb_view_address(const lb_array *a);
 int lb_view_enter(lb_array *a);
 void lb_view_leave(lb_array *a);
@@ -103,6 +104,9 @@ int lb_run(lb_array *a, const lb_workload *w, lb_result *out);
  * checksum.  Without reset every loop after the first is a warm pass. */
 int lb_bench(lb_array *a, const lb_workload *w, int64_t loops, int reset,
              lb_result *out);
+/* Safe while other threads are inside the array: calls in flight (and
+ * view sessions) complete, the last one out frees it; calls that start
+ * meanwhile fail with LB_ESTATE.  Once freed, the pointer is gone. */
 void lb_release(lb_array *a);
 const char *lb_last_error(void);
 

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #define LB_MAX_REGIONS 256
@@ -22,6 +23,7 @@ struct region {
     size_t len;
     int signo;
     lb_fault_fn fn;
+    int busy;               /* handlers using the slot (see pin) */
 };
 
 static struct region regions[LB_MAX_REGIONS];
@@ -43,6 +45,32 @@ static const struct region *lookup(int signo, const char *addr)
             return r;
     }
     return NULL;
+}
+
+/* The region holding addr, marked busy so that lb_sig_unregister waits
+ * for this handler before the array can go; unpin when done.  Only for
+ * faults outside a guarded call: a guarded call holds a reference on its
+ * array already, and its errors unwind past the handler (which would
+ * leave the region busy for ever). */
+static struct region *pin(int signo, const char *addr)
+{
+    for (int tries = 0; tries < 3; tries++) {
+        struct region *r = (struct region *)lookup(signo, addr);
+        if (!r)
+            return NULL;
+        __atomic_add_fetch(&r->busy, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&r->a, __ATOMIC_SEQ_CST) && r->signo == signo &&
+            addr >= r->start && addr < r->start + r->len)
+            return r;
+        /* unregistered (or reused) since the lookup */
+        __atomic_sub_fetch(&r->busy, 1, __ATOMIC_SEQ_CST);
+    }
+    return NULL;
+}
+
+static void unpin(struct region *r)
+{
+    __atomic_sub_fetch(&r->busy, 1, __ATOMIC_SEQ_CST);
 }
 
 static void chain(int signo, siginfo_t *si, void *uc)
@@ -74,10 +102,17 @@ static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
     if (si->si_code > 0) {
-        const struct region *r = lookup(signo, si->si_addr);
+        struct lb_tstate *ts = lb_tstate_peek();
+        int guarded = ts && ts->armed;
+        struct region *r = guarded
+            ? (struct region *)lookup(signo, si->si_addr)
+            : pin(signo, si->si_addr);
         if (r) {
             lb_array *a = __atomic_load_n(&r->a, __ATOMIC_ACQUIRE);
-            if (a && r->fn(a, si->si_addr, uc) == LB_FAULT_HANDLED) {
+            int rc = a ? r->fn(a, si->si_addr, uc) : LB_FAULT_NOT_OURS;
+            if (!guarded)
+                unpin(r);
+            if (rc == LB_FAULT_HANDLED) {
                 errno = saved_errno;
                 return;
             }
@@ -149,7 +184,11 @@ void lb_sig_unregister(int signo, lb_array *a)
         struct region *r = &regions[k];
         if (r->a != a || r->signo != signo)
             continue;
-        __atomic_store_n(&r->a, NULL, __ATOMIC_RELEASE);
+        __atomic_store_n(&r->a, NULL, __ATOMIC_SEQ_CST);
+        /* a handler still using the region (a thread that faulted on it
+         * outside any call) finishes before the array can go */
+        while (__atomic_load_n(&r->busy, __ATOMIC_SEQ_CST))
+            sched_yield();
         if (--users[signo] == 0 && is_ours(signo))
             sigaction(signo, &previous[signo], NULL);
         break;

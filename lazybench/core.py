@@ -128,8 +128,11 @@ class Footprint:
 
 class _Owner:
     """Owns one C array and frees it when the last reference goes: the
-    LazyArray holds one, and so does every view of it (see views.py), so
-    the memory outlives any buffer still pointing into it."""
+    LazyArray holds one, every view of it (see views.py) and every call in
+    flight, so the memory outlives any buffer still pointing into it and
+    any call another thread is making when the array is released.  (The
+    core counts calls in flight too: this keeps the pointer itself valid.)
+    """
 
     def __init__(self, ptr: Any) -> None:
         self.ptr = ptr
@@ -163,10 +166,23 @@ class LazyArray:
         self._views: list[Any] = []      # weak references to handed-out views
         self.n = n
 
-    def _live(self) -> Any:
-        if self._owner is None:
+    def _hold(self) -> _Owner:
+        """The owner, for the duration of a call: whoever holds it keeps
+        the C array alive even if another thread releases it meanwhile."""
+        owner = self._owner
+        if owner is None:
             raise ArrayStateError(f"{self.variant} array used after release")
-        return self._owner.ptr
+        return owner
+
+    def _call(self, what: str, fn: Any, *args: Any) -> None:
+        """fn(ptr, *args), a C call that drops the GIL, holding the owner
+        until it returns; a status other than LB_OK raises."""
+        owner = self._hold()
+        rc = fn(owner.ptr, *args)
+        # Dropped before raising, so that a traceback kept by the caller
+        # does not keep a released array alive.
+        del owner
+        _check(rc, what)
 
     def __len__(self) -> int:
         return self.n
@@ -199,22 +215,23 @@ class LazyArray:
         it takes the variant's fault path (see :mod:`lazybench.views`)."""
         from lazybench import views
 
-        view = views.open_view(self, self._live(), self._owner)
+        owner = self._hold()
+        view = views.open_view(self, owner.ptr, owner)
         self._views.append(views.weak(view))
         return view
 
     def reset(self) -> None:
         """Back to unevaluated, with fresh pages (eager keeps its values)."""
-        _check(lib.lb_reset(self._live()), f"resetting {self.variant}")
+        self._call(f"resetting {self.variant}", lib.lb_reset)
 
     def force(self) -> None:
-        _check(lib.lb_force(self._live()), f"forcing {self.variant}")
+        self._call(f"forcing {self.variant}", lib.lb_force)
 
     def __getitem__(self, i: int) -> int:
         if not 0 <= i < self.n:
             raise IndexError(f"index {i} out of range for {self.n} elements")
         out = ffi.new("int64_t *")
-        _check(lib.lb_get(self._live(), i, out), f"reading element {i}")
+        self._call(f"reading element {i}", lib.lb_get, i, out)
         return int(out[0])
 
     @staticmethod
@@ -227,8 +244,7 @@ class LazyArray:
             seed: int = 1) -> RunResult:
         w = self._workload(workload, fraction, seed)
         out = ffi.new("lb_result *")
-        _check(lib.lb_run(self._live(), w, out),
-               f"{self.variant} {workload} workload")
+        self._call(f"{self.variant} {workload} workload", lib.lb_run, w, out)
         return RunResult(int(out.checksum), int(out.accesses),
                          int(out.elapsed_ns))
 
@@ -239,8 +255,8 @@ class LazyArray:
         workload alone."""
         w = self._workload(workload, fraction, seed)
         out = ffi.new("lb_result *")
-        _check(lib.lb_bench(self._live(), w, loops, int(reset), out),
-               f"{self.variant} {workload} benchmark")
+        self._call(f"{self.variant} {workload} benchmark", lib.lb_bench, w,
+                   loops, int(reset), out)
         return RunResult(int(out.checksum), int(out.accesses),
                          int(out.elapsed_ns))
 
@@ -249,8 +265,8 @@ class LazyArray:
         """Read element i with instruction form `form` through register
         `reg` (see enum lb_form in csrc/lb_api.h)."""
         out = ffi.new("int64_t *")
-        _check(lib.lb_selftest_form(self._live(), form, reg, i, expected,
-                                    out), f"form {form} register {reg}")
+        self._call(f"form {form} register {reg}", lib.lb_selftest_form,
+                   form, reg, i, expected, out)
         return int(out[0])
 
     def footprint(self, workload: str, fraction: float = 1.0,
@@ -258,18 +274,21 @@ class LazyArray:
         w = self._workload(workload, fraction, seed)
         pages = ffi.new("int64_t *")
         accesses = ffi.new("int64_t *")
-        _check(lib.lb_workload_footprint(self._live(), w, pages, accesses),
-               f"{workload} footprint")
+        self._call(f"{workload} footprint", lib.lb_workload_footprint, w,
+                   pages, accesses)
         return Footprint(int(pages[0]), int(accesses[0]))
 
     def counters(self) -> Counters:
         c = ffi.new("lb_counters *")
-        lib.lb_counters_read(self._live(), c)
+        owner = self._hold()
+        lib.lb_counters_read(owner.ptr, c)
+        del owner
         return Counters(**{f.name: int(getattr(c, f.name))
                            for f in dataclasses.fields(Counters)})
 
     def clear_counters(self) -> None:
-        lib.lb_counters_clear(self._live())
+        owner = self._hold()
+        lib.lb_counters_clear(owner.ptr)
 
 
 FLOORS: dict[str, str] = {
