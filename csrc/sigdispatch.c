@@ -1,18 +1,46 @@
 /* Signal dispatch shared by the fault-driven variants.
  *
  * One handler per signal number (SIGSEGV, later SIGBUS), installed when the
- * first region of that signal is registered and restored when the last one
- * goes.  A fault is ours only when it is a real fault (si_code > 0) at an
- * address inside a registered region; everything else is chained to the
- * handler that was installed before ours (Python's faulthandler, a test
- * runner's) or to the default action, so a genuine crash still crashes
- * with its report. */
+ * first region of that signal is registered.  When the last one goes, the
+ * default action (or SIG_IGN) it replaced is put back; a handler function
+ * is not, since it may have been disabled or replaced since (faulthandler
+ * disabled puts ours back, and its function then returns without doing
+ * anything, so a crash would loop in it for ever): ours stays installed
+ * and passes every signal on to it, with the checks below.
+ *
+ * A fault is ours only when it is a real fault (si_code > 0) at an address
+ * inside a registered region; everything else is chained to the handler
+ * that was installed before ours (Python's faulthandler, a test runner's)
+ * or to the default action, so a genuine crash still crashes with its
+ * report.
+ *
+ * Passing a signal on must end a real crash exactly once, whatever order
+ * handlers were installed and removed in.  The saved previous handler may
+ * be one that returns without fixing the fault (faulthandler once
+ * disabled), one that hands the signal back to us (faulthandler restores
+ * its own previous handler, possibly ours, and raises the signal again),
+ * or, after an install over our own handler, ourselves.  So:
+ *  - we never chain to ourselves: installing ours where a handler put
+ *    ours back keeps the previous handler saved when ours went in;
+ *  - a signal that comes back while this thread is passing it on, or that
+ *    a handler on this thread raised again after taking it, is not passed
+ *    on again: the process dies by the default action;
+ *  - a real fault that comes back unchanged (same thread, signal, address
+ *    and registers) after the previous handler returned from it would
+ *    loop for ever: it gets the default action too;
+ *  - the default action for a real fault is to return with SIG_DFL
+ *    installed, so the instruction faults again and the kernel kills the
+ *    process at the faulting instruction; a sent signal (si_code <= 0, or
+ *    a forged one whose registers show no such fault) is raised again
+ *    under SIG_DFL, since nothing would fault again. */
 #include "lb_core.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #define LB_MAX_REGIONS 256
 #define LB_NSIG 65
@@ -73,29 +101,150 @@ static void unpin(struct region *r)
     __atomic_sub_fetch(&r->busy, 1, __ATOMIC_SEQ_CST);
 }
 
-static void chain(int signo, siginfo_t *si, void *uc)
+/* ---- passing signals on ------------------------------------------------ */
+
+/* What a thread keeps to pass signals on without looping.  Thread-local
+ * storage of the initial-exec model: reading it in a handler allocates
+ * nothing (a crash inside malloc must not hang in ours), and every thread
+ * has it, including those that never used the core. */
+struct sig_thread {
+    int chaining;                  /* signal being passed on, or 0 */
+    const char *chain_frame;       /* our frame meanwhile */
+    uint64_t returned;             /* fingerprint of the last real fault
+                                      the previous handler returned from
+                                      without changing it; 0: none */
+};
+static __thread struct sig_thread sig_thread
+    __attribute__((tls_model("initial-exec")));
+
+/* A fault the hardware raised and that faults again when the instruction
+ * is re-executed, as opposed to a sent signal (si_code <= 0) or one sent
+ * with a forged si_code (rt_tgsigqueueinfo): the kernel records the trap
+ * in the signal frame, and a forged signal only carries whatever trap the
+ * thread took last. */
+static int real_fault(const siginfo_t *si, const ucontext_t *uc)
 {
-    const struct sigaction *p = &previous[signo];
-    if (p->sa_flags & SA_SIGINFO) {
-        if (p->sa_sigaction) {
-            p->sa_sigaction(signo, si, uc);
-            return;
-        }
-    } else if (p->sa_handler == SIG_IGN && si->si_code <= 0) {
-        return;                           /* a sent signal the app ignores */
-    } else if (p->sa_handler != SIG_IGN && p->sa_handler != SIG_DFL) {
-        p->sa_handler(signo);
-        return;
+    if (si->si_code <= 0)
+        return 0;
+    const greg_t *g = uc->uc_mcontext.gregs;
+    switch (g[REG_TRAPNO]) {
+    case 14:                            /* page fault */
+        return (uintptr_t)g[REG_CR2] == (uintptr_t)si->si_addr;
+    case 5:                             /* bound range */
+    case 12:                            /* stack segment */
+    case 13:                            /* general protection */
+    case 17:                            /* alignment check */
+        return 1;
+    default:
+        return 0;
     }
-    /* Default action: die by this signal.  A hardware fault re-executes
-     * and kills; a sent one is raised again (SA_NODEFER lets it through). */
+}
+
+/* Sent by this process itself (raise, kill, sigqueue), the way a handler
+ * passes a signal on after taking it. */
+static int self_sent(const siginfo_t *si)
+{
+    return si->si_code <= 0 && si->si_pid == getpid();
+}
+
+/* The interrupted code ran on the thread's alternate signal stack: it was
+ * a signal handler (or what it called). */
+static int interrupted_on_altstack(const ucontext_t *uc)
+{
+    const char *lo = uc->uc_stack.ss_sp;
+    const char *sp = (const char *)uc->uc_mcontext.gregs[REG_RSP];
+    if ((uc->uc_stack.ss_flags & SS_DISABLE) || !lo)
+        return 0;
+    return sp > lo && sp <= lo + uc->uc_stack.ss_size;
+}
+
+static uint64_t fingerprint(int signo, const siginfo_t *si,
+                            const ucontext_t *uc)
+{
+    uint64_t h = lb_mix64(((uint64_t)(unsigned)signo << 32) ^
+                          (uint32_t)si->si_code);
+    h = lb_mix64(h ^ (uint64_t)(uintptr_t)si->si_addr);
+    for (int k = 0; k < NGREG; k++)
+        h = lb_mix64(h ^ (uint64_t)uc->uc_mcontext.gregs[k]);
+    return h | 1;                       /* never 0, which means none */
+}
+
+/* End the process by the signal's default action (a real crash ends
+ * here exactly once). */
+static void die_by_default(int signo, int real)
+{
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     sigaction(signo, &dfl, NULL);
-    if (si->si_code <= 0)
-        raise(signo);
+    if (real)
+        return;             /* the instruction faults again, and kills */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    raise(signo);
+}
+
+static void chain(int signo, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    int real = real_fault(si, uc);
+    struct sig_thread *st = &sig_thread;
+    const char *here = (const char *)__builtin_frame_address(0);
+
+    /* Back while this thread passes it on: the previous handler called
+     * us, or restored us and raised it again.  Passing it on once more
+     * would loop (and print its report again).  (A handler that jumped
+     * out of the chain leaves `chaining` set, but a later signal does not
+     * arrive deeper than the frame it left.) */
+    if (st->chaining == signo && here < st->chain_frame) {
+        die_by_default(signo, real);
+        return;
+    }
+    /* Raised again by a handler running on this thread (on the signal
+     * stack), that took the fault before us: passing it on could reach
+     * that very handler again. */
+    if (!real && self_sent(si) && interrupted_on_altstack(uc)) {
+        die_by_default(signo, real);
+        return;
+    }
+    uint64_t key = real ? fingerprint(signo, si, uc) : 0;
+    if (real && st->returned == key) {
+        /* The previous handler returned from this very fault without
+         * changing anything: it would fault again for ever. */
+        die_by_default(signo, real);
+        return;
+    }
+
+    const struct sigaction *p = &previous[signo];
+    void (*action)(int, siginfo_t *, void *) = NULL;
+    void (*handler)(int) = NULL;
+    if (p->sa_flags & SA_SIGINFO) {
+        if (p->sa_sigaction != lb_sig_handler)     /* never ourselves */
+            action = p->sa_sigaction;
+    } else if (p->sa_handler == SIG_IGN) {
+        if (!real)
+            return;                       /* a sent signal the app ignores */
+    } else if (p->sa_handler != SIG_DFL) {
+        handler = p->sa_handler;
+    }
+    if (!action && !handler) {
+        die_by_default(signo, real);
+        return;
+    }
+    int outer = st->chaining;
+    const char *outer_frame = st->chain_frame;
+    st->chaining = signo;
+    st->chain_frame = here;
+    if (action)
+        action(signo, si, uc);
+    else
+        handler(signo);
+    st->chaining = outer;
+    st->chain_frame = outer_frame;
+    st->returned = real && fingerprint(signo, si, uc) == key ? key : 0;
 }
 
 static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
@@ -113,6 +262,7 @@ static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
             if (!guarded)
                 unpin(r);
             if (rc == LB_FAULT_HANDLED) {
+                sig_thread.returned = 0;    /* progress since any fault */
                 errno = saved_errno;
                 return;
             }
@@ -121,6 +271,8 @@ static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
     chain(signo, si, uc);
     errno = saved_errno;
 }
+
+static int is_ours(int signo);
 
 static int install(int signo)
 {
@@ -131,6 +283,10 @@ static int install(int signo)
      * ONSTACK: nested faults run on the thread's big alternate stack. */
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
     sigemptyset(&sa.sa_mask);
+    /* Ours already (put back by a handler that had saved it): keep the
+     * handler saved when ours went in first, never save ourselves. */
+    if (is_ours(signo))
+        return sigaction(signo, &sa, NULL);
     return sigaction(signo, &sa, &previous[signo]);
 }
 
@@ -189,7 +345,10 @@ void lb_sig_unregister(int signo, lb_array *a)
          * outside any call) finishes before the array can go */
         while (__atomic_load_n(&r->busy, __ATOMIC_SEQ_CST))
             sched_yield();
-        if (--users[signo] == 0 && is_ours(signo))
+        if (--users[signo] == 0 && is_ours(signo) &&
+            !(previous[signo].sa_flags & SA_SIGINFO) &&
+            (previous[signo].sa_handler == SIG_DFL ||
+             previous[signo].sa_handler == SIG_IGN))
             sigaction(signo, &previous[signo], NULL);
         break;
     }
