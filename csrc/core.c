@@ -255,6 +255,9 @@ int lb_fill_range(lb_array *a, int64_t lo, int64_t hi, int64_t *buf)
     f->hi = hi;
     f->next = lo;
     f->buf = buf;
+    /* The signal dispatcher measures how much stack one nested level
+     * takes from these (see nesting_fits in sigdispatch.c). */
+    f->sp = (const char *)__builtin_frame_address(0);
     lb_count_max(&a->c.max_nesting, (uint64_t)ts->depth);
     if (!lb_generate_range(a, lo, hi, buf)) {
         for (int64_t i = lo; i < hi; i++) {
@@ -559,7 +562,11 @@ static void view_read_fatal(const char *msg)
 }
 
 /* One element through the variant's own access path, unguarded (see
- * lb_view_enter): the element reader of views without flat memory. */
+ * lb_view_enter): the element reader of views without flat memory.
+ * Outside a session, a variant whose reads fault takes them on the core's
+ * own signal stack for the duration of the call (as a guarded call does),
+ * so nested evaluations never run on a small stack someone else
+ * installed (faulthandler's). */
 int64_t lb_view_read(lb_array *a, int64_t i)
 {
     struct lb_tstate *ts = lb_tstate_get();
@@ -574,7 +581,23 @@ int64_t lb_view_read(lb_array *a, int64_t i)
     /* not in a handler here: the decoder may be opened (it mallocs) */
     if (a->ops->needs_decoder && lb_decoder_ensure(ts))
         view_read_fatal("cannot open the Capstone decoder");
+    stack_t saved;
+    int switched = 0;
+    if (a->ops->signo && !ts->in_view && !ts->armed) {
+        if (tstate_altstack(ts) || !lb_scratch(ts, 0))
+            view_read_fatal("cannot map the alternate signal stack");
+        stack_t ours = {.ss_sp = ts->altstack + lb_page_size,
+                        .ss_size = LB_ALTSTACK_SIZE,
+                        .ss_flags = 0};
+        if (sigaltstack(&ours, &saved))
+            view_read_fatal("sigaltstack failed");
+        switched = 1;
+    }
     int64_t v = lb_read(a, i);
+    if (switched) {
+        saved.ss_flags &= ~SS_ONSTACK;
+        sigaltstack(&saved, NULL);
+    }
     if (!held)
         lb_array_put(a);
     if (ts->err[0]) {

@@ -89,7 +89,8 @@ int lb_reset(lb_array *a);          /* back to unevaluated (fresh pages) */
 int lb_force(lb_array *a);          /* materialise every element */
 int lb_get(lb_array *a, int64_t i, int64_t *out);
 /* Views: reading the array's memory from outside the core.  Flat variants
- * expose their memory (NULL for the others, read through lb_view_read).
+ * expose their memory (NULL for the others, read through lb_view_read,
+ * which takes its faults on the core's signal stack).
  * Between lb_view_enter and lb_view_leave the calling thread takes the
  * array's faults as in a guarded call, but a lazy-evaluation error is
  * fatal: there is no call to return it from.  A session holds the array

@@ -99,6 +99,7 @@ struct lb_fill {
     lb_array *a;
     int64_t lo, hi, next;
     int64_t *buf;
+    const char *sp;                /* stack position of the fill's frame */
 };
 
 /* Per-thread state, mmap'ed on first use (never malloc'ed in a handler). */

@@ -32,7 +32,13 @@
  *    installed, so the instruction faults again and the kernel kills the
  *    process at the faulting instruction; a sent signal (si_code <= 0, or
  *    a forged one whose registers show no such fault) is raised again
- *    under SIG_DFL, since nothing would fault again. */
+ *    under SIG_DFL, since nothing would fault again.
+ *
+ * Nested faults run on the thread's current signal stack.  Outside a
+ * guarded call or view session that may be a small one installed by
+ * someone else (faulthandler's, a few KiB): before nesting deeper on such
+ * a stack the handler checks the room left, and fails with a message
+ * naming the cure (views.session) instead of overflowing it. */
 #include "lb_core.h"
 
 #include <errno.h>
@@ -99,6 +105,81 @@ static struct region *pin(int signo, const char *addr)
 static void unpin(struct region *r)
 {
     __atomic_sub_fetch(&r->busy, 1, __ATOMIC_SEQ_CST);
+}
+
+/* ---- nesting on someone else's signal stack ---------------------------- */
+
+/* Room a failing level needs to report: our message and the previous
+ * handler's (faulthandler's traceback), with a margin.  Measured: about
+ * 2 KiB suffice for both. */
+#define LB_REPORT_RESERVE ((size_t)4096)
+/* Stack one nested level takes when it cannot be measured. */
+#define LB_LEVEL_GUESS ((size_t)8192)
+
+static void fmt_u64(char *buf, size_t size, uint64_t v)
+{
+    char tmp[24];
+    int k = 0;
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t o = 0;
+    while (k && o + 1 < size)
+        buf[o++] = tmp[--k];
+    buf[o] = 0;
+}
+
+/* Called for a fault in our region.  Outside the core's own signal stack
+ * (a view read outside a session, on faulthandler's small stack), a fault
+ * that nests inside another evaluation must leave room for one more level
+ * and for a report; when it would not, fail now with a message (a crash
+ * report follows) rather than overflow the stack, which the kernel
+ * answers with a silent SIGSEGV. */
+static int nesting_fits(const ucontext_t *uc)
+{
+    struct lb_tstate *ts = lb_tstate_peek();
+    if (!ts || ts->depth == 0)
+        return 1;                       /* not nested */
+    /* The kernel saves the thread's alternate stack in the frame (not
+     * whether the handler runs on it: ss_flags carries no SS_ONSTACK). */
+    const char *lo = uc->uc_stack.ss_sp;
+    size_t size = uc->uc_stack.ss_size;
+    if ((uc->uc_stack.ss_flags & SS_DISABLE) || !lo)
+        return 1;                       /* on the thread's own stack */
+    if (ts->altstack && lo == ts->altstack + lb_page_size)
+        return 1;                       /* ours: LB_MAX_NEST levels fit */
+    const char *here = (const char *)__builtin_frame_address(0);
+    if (here < lo || here >= lo + size)
+        return 1;                       /* not on it */
+    size_t room = (size_t)(here - lo);
+    /* One level: from the enclosing fill's frame down to here (the fill,
+     * the generator, the nested fault's signal frame, this handler), or
+     * the distance between the last two fills when that is larger. */
+    size_t level = LB_LEVEL_GUESS;
+    const char *f1 = ts->fills[ts->depth - 1].sp;
+    if (f1 > here && f1 < lo + size) {
+        level = (size_t)(f1 - here);
+        if (ts->depth >= 2) {
+            const char *f2 = ts->fills[ts->depth - 2].sp;
+            if (f2 > f1 && f2 < lo + size && (size_t)(f2 - f1) > level)
+                level = (size_t)(f2 - f1);
+        }
+    }
+    if (room >= level + LB_REPORT_RESERVE)
+        return 1;
+    char num[24], msg[200];
+    fmt_u64(num, sizeof num, (uint64_t)ts->depth);
+    size_t k = lb_strlcpy(msg, "nested lazy evaluations (", sizeof msg);
+    k += lb_strlcpy(msg + k, num, sizeof msg - k);
+    k += lb_strlcpy(msg + k, " deep) would overflow this thread's signal "
+                             "stack of ", sizeof msg - k);
+    fmt_u64(num, sizeof num, (uint64_t)size);
+    k += lb_strlcpy(msg + k, num, sizeof msg - k);
+    lb_strlcpy(msg + k, " bytes, which is not lazybench's", sizeof msg - k);
+    lb_fail(msg, ": read views inside `with lazybench.views.session(arr):`, "
+                 "which takes faults on lazybench's own signal stack");
+    return 0;
 }
 
 /* ---- passing signals on ------------------------------------------------ */
@@ -258,7 +339,8 @@ static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
             : pin(signo, si->si_addr);
         if (r) {
             lb_array *a = __atomic_load_n(&r->a, __ATOMIC_ACQUIRE);
-            int rc = a ? r->fn(a, si->si_addr, uc) : LB_FAULT_NOT_OURS;
+            int rc = a && nesting_fits(uc) ? r->fn(a, si->si_addr, uc)
+                                           : LB_FAULT_NOT_OURS;
             if (!guarded)
                 unpin(r);
             if (rc == LB_FAULT_HANDLED) {

@@ -26,10 +26,23 @@ first (it holds the owner too).
 Faults taken from Python have no call to return an error from: a lazy
 evaluation that fails inside a view read (nesting too deep, out of
 memory) prints its reason and ends the process with a crash report.  Use
-``LazyArray.get``/``run`` where such errors must be recoverable.  Inside
-:func:`session` the thread takes faults on the core's own signal stack
-(deep nesting) and, for uffd-thread, with its CPU placement; outside it
-reads still work, on the thread's current signal stack.
+``LazyArray.get``/``run`` where such errors must be recoverable.
+
+Signal stacks: nested lazy evaluations (a generator reading other lazy
+elements, such as ``recurrence``) take one signal frame each, a few KiB
+with the CPU's vector state.  Inside :func:`session` the thread takes
+faults on the core's own signal stack (sized for ``core.MAX_NESTING``
+levels) and, for uffd-thread, with its CPU placement.  An
+:class:`ElementView` read is a C call that switches to that stack by
+itself.  A memoryview read outside a session faults on whatever signal
+stack the thread has: the thread's own stack when none was set up, or a
+small alternate stack installed by someone else (``faulthandler.enable()``,
+``python -X faulthandler`` and pytest install one of a few KiB on the
+thread that enables it).  There a fault checks the room left before
+nesting deeper and, when another level would not fit, prints a message
+naming the cure (read inside ``views.session(arr)``) and ends the process
+with a crash report, instead of overflowing that stack, which the kernel
+would answer with a silent SIGSEGV.
 """
 from __future__ import annotations
 

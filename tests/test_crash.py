@@ -1,6 +1,7 @@
 """Real crashes end the process exactly once, whatever the order in which
-signal handlers were installed and removed; a SIGSEGV sent by the process
-to itself is treated like any fault that is not the core's.
+signal handlers were installed and removed; nested lazy evaluations from
+Python views never overflow a signal stack silently; a SIGSEGV sent by the
+process to itself is treated like any fault that is not the core's.
 
 Every scenario runs in a subprocess with a timeout, so a hang fails the
 test instead of hanging the suite."""
@@ -9,6 +10,8 @@ from __future__ import annotations
 import signal
 
 import pytest
+
+from lazybench import core
 
 from conftest import run_python
 
@@ -86,6 +89,64 @@ def test_previous_handler_that_returns_does_not_hang_a_real_crash() -> None:
             + NULL_DEREF)
     proc = _run(code)
     assert proc.returncode == -signal.SIGSEGV, proc.stderr
+
+
+# ---- (b) nested lazy evaluations from Python views ---------------------
+
+FLAT = [v for v in ("sigsegv-mprotect", "uffd-sigbus")
+        if core.availability(v).available]
+ELEMENT = [v for v in core.VARIANTS
+           if (v.startswith("sigsegv-redirect") or v in ("swcheck",
+                                                         "eager-handles"))]
+LEVELS = 40        # nested evaluations, far beyond a small signal stack
+
+READ_LAST = ("import sys\n"
+             "from lazybench import core, views\n"
+             "variant = sys.argv[1]\n"
+             f"n = {LEVELS} * core.granule(variant)\n"
+             "arr = core.LazyArray(variant, n, 'recurrence')\n"
+             "with core.LazyArray('eager', n, 'recurrence') as ref:\n"
+             "    want = ref[n - 1]\n"
+             "view = arr.view()\n")
+
+
+@pytest.mark.parametrize("variant", FLAT)
+def test_flat_view_nesting_beyond_the_signal_stack_says_why(
+        variant: str) -> None:
+    """faulthandler's small alternate stack is in place before the array
+    (as under pytest): a deep chain of faults from a memoryview read
+    outside a session stops with a message that names the cure, then
+    faulthandler's report, once."""
+    code = READ_LAST + "print(view[n - 1] == want)\n"
+    proc = _run(code, "-X", "faulthandler", argv=(variant,))
+    signo = signal.SIGBUS if variant == "uffd-sigbus" else signal.SIGSEGV
+    assert proc.returncode == -signo, proc.stderr
+    assert "views.session" in proc.stderr
+    assert "signal stack" in proc.stderr
+    assert _reports(proc) == 1, proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("variant", FLAT)
+def test_flat_view_nesting_inside_a_session_works(variant: str) -> None:
+    code = READ_LAST + ("with views.session(arr):\n"
+                        "    print(view[n - 1] == want)\n")
+    proc = _run(code, "-X", "faulthandler", argv=(variant,))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("variant", ELEMENT)
+def test_element_view_nesting_outside_a_session_works(variant: str) -> None:
+    """Element views read through a C call, which takes its faults on the
+    core's own signal stack."""
+    code = READ_LAST + ("print(view[n - 1] == want)\n"
+                        "print(arr.run('seq').checksum == "
+                        "core.LazyArray('eager', n, 'recurrence')"
+                        ".run('seq').checksum)\n")
+    proc = _run(code, "-X", "faulthandler", argv=(variant,))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"]
 
 
 # ---- (c) a SIGSEGV the process sends itself ------------------------------
