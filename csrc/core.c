@@ -84,6 +84,10 @@ static void tstate_free(void *p)
     if (ts->in_view) {          /* a view session never left: our stack */
         stack_t off = {.ss_flags = SS_DISABLE};
         sigaltstack(&off, NULL);
+        ts->in_view = 0;
+        if (ts->view_a)         /* and its reference on the array */
+            lb_array_put(ts->view_a);
+        ts->view_a = NULL;
     }
     lb_decoder_close(ts);
     if (ts->scratch)
@@ -252,6 +256,9 @@ int lb_fill_range(lb_array *a, int64_t lo, int64_t hi, int64_t *buf)
     f->hi = hi;
     f->next = lo;
     f->buf = buf;
+    /* The signal dispatcher measures how much stack one nested level
+     * takes from these (see nesting_fits in sigdispatch.c). */
+    f->sp = (const char *)__builtin_frame_address(0);
     lb_count_max(&a->c.max_nesting, (uint64_t)ts->depth);
     if (!lb_generate_range(a, lo, hi, buf)) {
         for (int64_t i = lo; i < hi; i++) {
@@ -417,12 +424,10 @@ int64_t lb_now_ns(void)
 
 /* Prepare this thread to take `a`'s faults: our alternate stack (the
  * previous one is saved; inside a view session it is already ours), the
- * decoder, the variant's own entry step. */
+ * decoder, the variant's own entry step.  The caller holds a reference
+ * on `a` (lb_array_get). */
 static int thread_enter(struct lb_tstate *ts, lb_array *a)
 {
-    ts->err[0] = 0;
-    if (a && a->magic != LB_MAGIC)
-        return fail_status(LB_ESTATE, "lazy array used after release", NULL);
     if (ts->armed)
         return fail_status(LB_ESTATE,
                            "lazybench core re-entered from a generator", NULL);
@@ -474,9 +479,17 @@ int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
     struct lb_tstate *ts = lb_tstate_get();
     if (!ts)
         return LB_ENOMEM;
+    ts->err[0] = 0;
+    /* The call holds the array for its whole duration: a release from
+     * another thread meanwhile leaves the freeing to us. */
+    if (a && lb_array_get(a))
+        return LB_ESTATE;
     int status = thread_enter(ts, a);
-    if (status)
+    if (status) {
+        if (a)
+            lb_array_put(a);
         return status;
+    }
     volatile int rc = LB_OK;
     if (sigsetjmp(ts->env, 1) == 0) {
         ts->armed = 1;
@@ -488,6 +501,8 @@ int lb_guarded(lb_array *a, lb_body_fn body, void *ctx)
     ts->armed = 0;
     flush_element_counts(ts);
     thread_leave(ts, a);
+    if (a)
+        lb_array_put(a);
     return rc;
 }
 
@@ -502,22 +517,36 @@ int lb_view_enter(lb_array *a)
     struct lb_tstate *ts = lb_tstate_get();
     if (!ts)
         return LB_ENOMEM;
+    ts->err[0] = 0;
     if (ts->in_view)
         return fail_status(LB_ESTATE, "a view session is already open on "
                                       "this thread", NULL);
+    if (lb_array_get(a))        /* held until lb_view_leave */
+        return LB_ESTATE;
     int rc = thread_enter(ts, a);
-    if (rc == LB_OK)
+    if (rc == LB_OK) {
         ts->in_view = 1;
+        ts->view_a = a;
+    } else {
+        lb_array_put(a);
+    }
     return rc;
 }
 
+/* Leaves this thread's session, whichever array is passed: the session
+ * knows its own (and drops its reference on it). */
 void lb_view_leave(lb_array *a)
 {
+    (void)a;
     struct lb_tstate *ts = lb_tstate_peek();
     if (!ts || !ts->in_view)
         return;
+    lb_array *held = ts->view_a;
     ts->in_view = 0;
-    thread_leave(ts, a && a->magic == LB_MAGIC ? a : NULL);
+    ts->view_a = NULL;
+    thread_leave(ts, held);
+    if (held)
+        lb_array_put(held);
 }
 
 const void *lb_view_address(const lb_array *a)
@@ -527,27 +556,59 @@ const void *lb_view_address(const lb_array *a)
     return a->view;
 }
 
+static void view_read_fatal(const char *msg)
+{
+    lb_write_stderr("lazybench: fatal error in a view read: ");
+    lb_write_stderr(msg);
+    lb_write_stderr("\n");
+    abort();
+}
+
 /* One element through the variant's own access path, unguarded (see
- * lb_view_enter): the element reader of views without flat memory. */
+ * lb_view_enter): the element reader of views without flat memory.
+ * Outside a session, a variant whose reads fault takes them on the core's
+ * own signal stack for the duration of the call (as a guarded call does),
+ * so nested evaluations never run on a small stack someone else
+ * installed (faulthandler's). */
 int64_t lb_view_read(lb_array *a, int64_t i)
 {
     struct lb_tstate *ts = lb_tstate_get();
-    if (ts) {
-        ts->err[0] = 0;
-        if (a->ops->no_handles)
-            lb_fail(a->ops->no_handles, NULL);
-        /* not in a handler here: the decoder may be opened (it mallocs) */
-        else if (a->ops->needs_decoder && lb_decoder_ensure(ts))
-            lb_fail("cannot open the Capstone decoder", NULL);
+    if (!ts)
+        view_read_fatal(no_state_error);
+    ts->err[0] = 0;
+    /* Held for the read, unless this thread's session holds it already
+     * (the Python-level loops read inside one). */
+    int held = ts->in_view && ts->view_a == a;
+    if (!held && lb_array_get(a))
+        view_read_fatal(ts->err);
+    if (a->ops->no_handles)
+        view_read_fatal(a->ops->no_handles);
+    /* not in a handler here: the decoder may be opened (it mallocs) */
+    if (a->ops->needs_decoder && lb_decoder_ensure(ts))
+        view_read_fatal("cannot open the Capstone decoder");
+    stack_t saved;
+    int switched = 0;
+    if (a->ops->signo && !ts->in_view && !ts->armed) {
+        if (tstate_altstack(ts) || !lb_scratch(ts, 0))
+            view_read_fatal("cannot map the alternate signal stack");
+        stack_t ours = {.ss_sp = ts->altstack + lb_page_size,
+                        .ss_size = LB_ALTSTACK_SIZE,
+                        .ss_flags = 0};
+        if (sigaltstack(&ours, &saved))
+            view_read_fatal("sigaltstack failed");
+        switched = 1;
     }
-    int64_t v = 0;
-    if (ts && !ts->err[0]) {
-        int outer = ts->in_read;
-        ts->in_read = 1;
-        v = lb_read(a, i);
-        ts->in_read = outer;
+    int outer = ts->in_read;
+    ts->in_read = 1;                /* handles may fault here */
+    int64_t v = lb_read(a, i);
+    ts->in_read = outer;
+    if (switched) {
+        saved.ss_flags &= ~SS_ONSTACK;
+        sigaltstack(&saved, NULL);
     }
-    if (!ts || ts->err[0]) {
+    if (!held)
+        lb_array_put(a);
+    if (ts->err[0]) {
         /* lb_fail has printed the reason; never return a wrong value. */
         abort();
     }
@@ -737,6 +798,7 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
     size_t raw = (size_t)params->n * sizeof(int64_t);
     a->bytes = (raw + lb_page_size - 1) & ~(lb_page_size - 1);
     a->npages = (int64_t)(a->bytes / lb_page_size);
+    a->refs = LB_REF_CREATOR;
     a->magic = LB_MAGIC;
     int rc = a->ops->create(a);
     if (rc) {
@@ -778,31 +840,70 @@ struct get_ctx {
 static int body_get(lb_array *a, void *ctx)
 {
     struct get_ctx *g = ctx;
+    if (g->i < 0 || g->i >= a->n)
+        return fail_status(LB_EINVAL, "index out of range", NULL);
     g->value = lb_read(a, g->i);
     return LB_OK;
 }
 
 int lb_get(lb_array *a, int64_t i, int64_t *out)
 {
-    if (a->magic == LB_MAGIC && (i < 0 || i >= a->n))
-        return fail_status(LB_EINVAL, "index out of range", NULL);
     struct get_ctx g = {.i = i, .value = 0};
     int rc = lb_guarded(a, body_get, &g);
     *out = g.value;
     return rc;
 }
 
-void lb_release(lb_array *a)
+/* ---- references ------------------------------------------------------- */
+
+static void array_free(lb_array *a)
 {
-    if (!a || a->magic != LB_MAGIC)
-        return;
     a->ops->release(a);
     a->magic = 0;
     free(a);
 }
 
-void lb_counters_read(const lb_array *a, lb_counters *out)
+int lb_array_get(lb_array *a)
 {
+    uint64_t cur = __atomic_load_n(&a->refs, __ATOMIC_ACQUIRE);
+    do {
+        if (!(cur & LB_REF_CREATOR))
+            return fail_status(LB_ESTATE, "lazy array used after release",
+                               NULL);
+    } while (!__atomic_compare_exchange_n(&a->refs, &cur, cur + 1, 1,
+                                          __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
+    return LB_OK;
+}
+
+void lb_array_put(lb_array *a)
+{
+    if (__atomic_sub_fetch(&a->refs, 1, __ATOMIC_ACQ_REL) == 0)
+        array_free(a);
+}
+
+/* Drops the creator's reference: the array is freed now, or by the last
+ * call still in flight when it returns.  Calls that start afterwards get
+ * LB_ESTATE while it lives; after that the pointer is gone. */
+void lb_release(lb_array *a)
+{
+    if (!a || a->magic != LB_MAGIC)
+        return;
+    uint64_t old = __atomic_fetch_and(&a->refs, ~LB_REF_CREATOR,
+                                      __ATOMIC_ACQ_REL);
+    if (!(old & LB_REF_CREATOR))
+        return;                 /* released already, calls still in flight */
+    if (old == LB_REF_CREATOR)
+        array_free(a);
+}
+
+void lb_counters_read(const lb_array *ca, lb_counters *out)
+{
+    lb_array *a = (lb_array *)ca;
+    if (lb_array_get(a)) {
+        memset(out, 0, sizeof *out);
+        return;
+    }
     out->faults = __atomic_load_n(&a->c.faults, __ATOMIC_RELAXED);
     out->pages_materialised =
         __atomic_load_n(&a->c.pages_materialised, __ATOMIC_RELAXED);
@@ -815,9 +916,13 @@ void lb_counters_read(const lb_array *a, lb_counters *out)
     out->decode_hits = __atomic_load_n(&a->c.decode_hits, __ATOMIC_RELAXED);
     out->decode_misses =
         __atomic_load_n(&a->c.decode_misses, __ATOMIC_RELAXED);
+    lb_array_put(a);
 }
 
 void lb_counters_clear(lb_array *a)
 {
+    if (lb_array_get(a))
+        return;
     memset(&a->c, 0, sizeof a->c);
+    lb_array_put(a);
 }

@@ -89,10 +89,12 @@ int lb_reset(lb_array *a);          /* back to unevaluated (fresh pages) */
 int lb_force(lb_array *a);          /* materialise every element */
 int lb_get(lb_array *a, int64_t i, int64_t *out);
 /* Views: reading the array's memory from outside the core.  Flat variants
- * expose their memory (NULL for the others, read through lb_view_read).
+ * expose their memory (NULL for the others, read through lb_view_read,
+ * which takes its faults on the core's signal stack).
  * Between lb_view_enter and lb_view_leave the calling thread takes the
  * array's faults as in a guarded call, but a lazy-evaluation error is
- * fatal: there is no call to return it from. */
+ * fatal: there is no call to return it from.  A session holds the array
+ * (see lb_release) until it is left. */
 const void *lb_view_address(const lb_array *a);
 int lb_view_enter(lb_array *a);
 void lb_view_leave(lb_array *a);
@@ -124,6 +126,9 @@ const char *lb_read_form_mnemonic(int k, int *nops, int *mem);
  * checksum.  Without reset every loop after the first is a warm pass. */
 int lb_bench(lb_array *a, const lb_workload *w, int64_t loops, int reset,
              lb_result *out);
+/* Safe while other threads are inside the array: calls in flight (and
+ * view sessions) complete, the last one out frees it; calls that start
+ * meanwhile fail with LB_ESTATE.  Once freed, the pointer is gone. */
 void lb_release(lb_array *a);
 const char *lb_last_error(void);
 

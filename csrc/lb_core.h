@@ -84,9 +84,20 @@ struct lb_array {
     int64_t *const *handles;       /* LB_ACCESS_HANDLES: the element list */
     void *priv;                    /* the variant's own state */
     struct lb_counters_atomic c;
+    /* LB_REF_CREATOR until lb_release, plus one per call in flight
+     * (guarded call, view session, view read); whoever drops it to 0
+     * frees the array, so release never frees memory a call still uses. */
+    uint64_t refs;
     uint32_t magic;                /* LB_MAGIC while alive */
 };
 #define LB_MAGIC 0x6c617a79u
+#define LB_REF_CREATOR ((uint64_t)1 << 62)
+
+/* Take a reference for a call: LB_OK, or LB_ESTATE ("used after
+ * release", the thread's message set) once the array was released. */
+int lb_array_get(lb_array *a);
+/* Drop it; the last reference out frees the array. */
+void lb_array_put(lb_array *a);
 
 /* One materialisation in progress on this thread: elements [lo, hi) are
  * being written to buf, those below `next` are already computed. */
@@ -94,6 +105,7 @@ struct lb_fill {
     lb_array *a;
     int64_t lo, hi, next;
     int64_t *buf;
+    const char *sp;                /* stack position of the fill's frame */
 };
 
 /* Per-thread state, mmap'ed on first use (never malloc'ed in a handler). */
@@ -111,6 +123,7 @@ struct lb_tstate {
         int64_t saved;             /* reg's value before the move */
         uintptr_t next_rip;        /* where the single step must end */
     } step;
+    lb_array *view_a;              /* the session's array (holds a ref) */
     /* Elements evaluated one at a time (swcheck, redirect) inside a
      * guarded call are counted here and added to batch_a's counters when
      * the call ends: two atomic adds per element would cost more than

@@ -138,8 +138,11 @@ class Footprint:
 
 class _Owner:
     """Owns one C array and frees it when the last reference goes: the
-    LazyArray holds one, and so does every view of it (see views.py), so
-    the memory outlives any buffer still pointing into it."""
+    LazyArray holds one, every view of it (see views.py) and every call in
+    flight, so the memory outlives any buffer still pointing into it and
+    any call another thread is making when the array is released.  (The
+    core counts calls in flight too: this keeps the pointer itself valid.)
+    """
 
     def __init__(self, ptr: Any) -> None:
         self.ptr = ptr
@@ -173,10 +176,23 @@ class LazyArray:
         self._views: list[Any] = []      # weak references to handed-out views
         self.n = n
 
-    def _live(self) -> Any:
-        if self._owner is None:
+    def _hold(self) -> _Owner:
+        """The owner, for the duration of a call: whoever holds it keeps
+        the C array alive even if another thread releases it meanwhile."""
+        owner = self._owner
+        if owner is None:
             raise ArrayStateError(f"{self.variant} array used after release")
-        return self._owner.ptr
+        return owner
+
+    def _call(self, what: str, fn: Any, *args: Any) -> None:
+        """fn(ptr, *args), a C call that drops the GIL, holding the owner
+        until it returns; a status other than LB_OK raises."""
+        owner = self._hold()
+        rc = fn(owner.ptr, *args)
+        # Dropped before raising, so that a traceback kept by the caller
+        # does not keep a released array alive.
+        del owner
+        _check(rc, what)
 
     def __len__(self) -> int:
         return self.n
@@ -209,12 +225,12 @@ class LazyArray:
         it takes the variant's fault path (see :mod:`lazybench.views`)."""
         from lazybench import views
 
-        ptr = self._live()
+        owner = self._hold()
         usable = viewable(self.variant)
         if not usable.available:
             raise UnavailableError(f"view of {self.variant}: "
                                    f"{usable.reason}")
-        view = views.open_view(self, ptr, self._owner)
+        view = views.open_view(self, owner.ptr, owner)
         self._views.append(views.weak(view))
         return view
 
@@ -231,8 +247,7 @@ class LazyArray:
         if not 0 <= i < self.n:
             raise IndexError(f"index {i} out of range for {self.n} elements")
         out = ffi.new("uintptr_t *")
-        _check(lib.lb_handle(self._live(), i, out),
-               f"handle of element {i}")
+        self._call(f"handle of element {i}", lib.lb_handle, i, out)
         return int(out[0])
 
     def call(self, function: Any, i: int, arg: Any = None) -> int:
@@ -247,22 +262,21 @@ class LazyArray:
         fn = ffi.cast("lb_user_fn", function)
         ptr = ffi.cast("void *", 0 if arg is None else arg)
         out = ffi.new("int64_t *")
-        _check(lib.lb_call(self._live(), fn, i, ptr, out),
-               f"call on element {i}")
+        self._call(f"call on element {i}", lib.lb_call, fn, i, ptr, out)
         return int(out[0])
 
     def reset(self) -> None:
         """Back to unevaluated, with fresh pages (eager keeps its values)."""
-        _check(lib.lb_reset(self._live()), f"resetting {self.variant}")
+        self._call(f"resetting {self.variant}", lib.lb_reset)
 
     def force(self) -> None:
-        _check(lib.lb_force(self._live()), f"forcing {self.variant}")
+        self._call(f"forcing {self.variant}", lib.lb_force)
 
     def __getitem__(self, i: int) -> int:
         if not 0 <= i < self.n:
             raise IndexError(f"index {i} out of range for {self.n} elements")
         out = ffi.new("int64_t *")
-        _check(lib.lb_get(self._live(), i, out), f"reading element {i}")
+        self._call(f"reading element {i}", lib.lb_get, i, out)
         return int(out[0])
 
     @staticmethod
@@ -275,8 +289,7 @@ class LazyArray:
             seed: int = 1) -> RunResult:
         w = self._workload(workload, fraction, seed)
         out = ffi.new("lb_result *")
-        _check(lib.lb_run(self._live(), w, out),
-               f"{self.variant} {workload} workload")
+        self._call(f"{self.variant} {workload} workload", lib.lb_run, w, out)
         return RunResult(int(out.checksum), int(out.accesses),
                          int(out.elapsed_ns))
 
@@ -287,8 +300,8 @@ class LazyArray:
         workload alone."""
         w = self._workload(workload, fraction, seed)
         out = ffi.new("lb_result *")
-        _check(lib.lb_bench(self._live(), w, loops, int(reset), out),
-               f"{self.variant} {workload} benchmark")
+        self._call(f"{self.variant} {workload} benchmark", lib.lb_bench, w,
+                   loops, int(reset), out)
         return RunResult(int(out.checksum), int(out.accesses),
                          int(out.elapsed_ns))
 
@@ -297,8 +310,8 @@ class LazyArray:
         """Read element i with instruction form `form` through register
         `reg` (see enum lb_form in csrc/lb_api.h)."""
         out = ffi.new("int64_t *")
-        _check(lib.lb_selftest_form(self._live(), form, reg, i, expected,
-                                    out), f"form {form} register {reg}")
+        self._call(f"form {form} register {reg}", lib.lb_selftest_form,
+                   form, reg, i, expected, out)
         return int(out[0])
 
     def footprint(self, workload: str, fraction: float = 1.0,
@@ -306,18 +319,21 @@ class LazyArray:
         w = self._workload(workload, fraction, seed)
         pages = ffi.new("int64_t *")
         accesses = ffi.new("int64_t *")
-        _check(lib.lb_workload_footprint(self._live(), w, pages, accesses),
-               f"{workload} footprint")
+        self._call(f"{workload} footprint", lib.lb_workload_footprint, w,
+                   pages, accesses)
         return Footprint(int(pages[0]), int(accesses[0]))
 
     def counters(self) -> Counters:
         c = ffi.new("lb_counters *")
-        lib.lb_counters_read(self._live(), c)
+        owner = self._hold()
+        lib.lb_counters_read(owner.ptr, c)
+        del owner
         return Counters(**{f.name: int(getattr(c, f.name))
                            for f in dataclasses.fields(Counters)})
 
     def clear_counters(self) -> None:
-        lib.lb_counters_clear(self._live())
+        owner = self._hold()
+        lib.lb_counters_clear(owner.ptr)
 
 
 FLOORS: dict[str, str] = {

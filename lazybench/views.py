@@ -18,16 +18,31 @@ owner), so no buffer ever points at freed memory.  Releasing the array
 releases the views it handed out; using one afterwards raises Python's
 ``ValueError`` (memoryview) or :class:`~lazybench.core.ArrayStateError`
 (ElementView).  A buffer exported further from a memoryview (a NumPy array
-made from it) cannot be revoked: it keeps the memory alive and readable
-until it is dropped.
+made from it), and a function from :meth:`ElementView.reader`, cannot be
+revoked: they keep the memory alive and readable until they are dropped.
+A read in flight on another thread when the array is released completes
+first (it holds the owner too).
 
 Faults taken from Python have no call to return an error from: a lazy
 evaluation that fails inside a view read (nesting too deep, out of
 memory) prints its reason and ends the process with a crash report.  Use
-``LazyArray.get``/``run`` where such errors must be recoverable.  Inside
-:func:`session` the thread takes faults on the core's own signal stack
-(deep nesting) and, for uffd-thread, with its CPU placement; outside it
-reads still work, on the thread's current signal stack.
+``LazyArray.get``/``run`` where such errors must be recoverable.
+
+Signal stacks: nested lazy evaluations (a generator reading other lazy
+elements, such as ``recurrence``) take one signal frame each, a few KiB
+with the CPU's vector state.  Inside :func:`session` the thread takes
+faults on the core's own signal stack (sized for ``core.MAX_NESTING``
+levels) and, for uffd-thread, with its CPU placement.  An
+:class:`ElementView` read is a C call that switches to that stack by
+itself.  A memoryview read outside a session faults on whatever signal
+stack the thread has: the thread's own stack when none was set up, or a
+small alternate stack installed by someone else (``faulthandler.enable()``,
+``python -X faulthandler`` and pytest install one of a few KiB on the
+thread that enables it).  There a fault checks the room left before
+nesting deeper and, when another level would not fit, prints a message
+naming the cure (read inside ``views.session(arr)``) and ends the process
+with a crash report, instead of overflowing that stack, which the kernel
+would answer with a silent SIGSEGV.
 """
 from __future__ import annotations
 
@@ -45,22 +60,22 @@ class ElementView:
     """Read-only sequence of int for variants without flat memory."""
 
     def __init__(self, array: "LazyArray", ptr: Any, owner: Any) -> None:
-        self._ptr: Any = ptr
-        self._owner = owner          # keeps the C array alive
+        self._owner = owner          # keeps the C array alive; owner.ptr
         self._variant = array.variant
         self._n = array.n
         self.__weakref__: Any
 
     def invalidate(self) -> None:
-        self._ptr = None
         self._owner = None
 
-    def _live(self) -> Any:
-        if self._ptr is None:
+    def _hold(self) -> Any:
+        """The array's owner, held by a read for its duration."""
+        owner = self._owner
+        if owner is None:
             from lazybench.core import ArrayStateError
 
             raise ArrayStateError(f"view of a released {self._variant} array")
-        return self._ptr
+        return owner
 
     def __len__(self) -> int:
         return self._n
@@ -72,7 +87,8 @@ class ElementView:
     def __getitem__(self, i: slice) -> list[int]: ...
 
     def __getitem__(self, i: Union[int, slice]) -> Union[int, list[int]]:
-        ptr = self._live()
+        owner = self._hold()
+        ptr = owner.ptr
         if isinstance(i, slice):
             return [int(lib.lb_view_read(ptr, k))
                     for k in range(*i.indices(self._n))]
@@ -83,13 +99,16 @@ class ElementView:
         return int(lib.lb_view_read(ptr, i))
 
     def reader(self) -> Any:
-        """A function i -> element with no bounds check, for timed loops."""
-        ptr = self._live()
+        """A function i -> element with no bounds check, for timed loops.
+        It keeps the array's memory alive until it is dropped."""
+        owner = self._hold()
+        ptr = owner.ptr
         read = lib.lb_view_read
-        return lambda i: read(ptr, i)
+        return lambda i, _keep=owner: read(ptr, i)
 
     def __iter__(self) -> Iterator[int]:
-        ptr = self._live()
+        owner = self._hold()
+        ptr = owner.ptr
         for k in range(self._n):
             yield int(lib.lb_view_read(ptr, k))
 
@@ -127,9 +146,9 @@ def session(array: "LazyArray") -> Iterator[None]:
     the core's signal stack, decoder and CPU placement (see module doc)."""
     from lazybench.core import _check
 
-    ptr = array._live()
-    _check(lib.lb_view_enter(ptr), f"{array.variant} view session")
+    owner = array._hold()            # held until the session ends
+    _check(lib.lb_view_enter(owner.ptr), f"{array.variant} view session")
     try:
         yield
     finally:
-        lib.lb_view_leave(ptr)
+        lib.lb_view_leave(owner.ptr)

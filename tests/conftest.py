@@ -16,8 +16,11 @@ SMALL_N = SMALL_PAGES * core.PAGE_ELEMENTS - 7   # last page partly used
 
 
 def run_python(code: str, *args: str, env: dict[str, str] | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args, "-c", code],
+               timeout: float = 120,
+               argv: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """Run `code` in a fresh interpreter; `args` are interpreter options,
+    `argv` the program's sys.argv[1:]."""
+    return subprocess.run([sys.executable, *args, "-c", code, *argv],
                           capture_output=True, text=True, timeout=timeout,
                           env=env)
 
