@@ -422,6 +422,8 @@ static int thread_enter(struct lb_tstate *ts, lb_array *a)
     ts->err[0] = 0;
     if (a && a->magic != LB_MAGIC)
         return fail_status(LB_ESTATE, "lazy array used after release", NULL);
+    if (a && lb_inherited(a))
+        return lb_fork_refuse(a);
     if (ts->armed)
         return fail_status(LB_ESTATE,
                            "lazybench core re-entered from a generator", NULL);
@@ -531,8 +533,14 @@ int64_t lb_view_read(lb_array *a, int64_t i)
     struct lb_tstate *ts = lb_tstate_get();
     if (ts) {
         ts->err[0] = 0;
+        if (lb_inherited(a)) {      /* a reader made before fork() */
+            char msg[sizeof ts->err];
+            lb_fork_refuse(a);
+            lb_strlcpy(msg, ts->err, sizeof msg);
+            lb_fail(msg, NULL);
+        }
         /* not in a handler here: the decoder may be opened (it mallocs) */
-        if (a->ops->needs_decoder && lb_decoder_ensure(ts))
+        else if (a->ops->needs_decoder && lb_decoder_ensure(ts))
             lb_fail("cannot open the Capstone decoder", NULL);
     }
     int64_t v = ts && !ts->err[0] ? lb_read(a, i) : 0;
@@ -661,12 +669,14 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
     a->bytes = (raw + lb_page_size - 1) & ~(lb_page_size - 1);
     a->npages = (int64_t)(a->bytes / lb_page_size);
     a->magic = LB_MAGIC;
+    a->gen = __atomic_load_n(&lb_fork_gen, __ATOMIC_RELAXED);
     int rc = a->ops->create(a);
     if (rc) {
         a->magic = 0;
         free(a);
         return rc;
     }
+    lb_fork_track(a);
     *out = a;
     return LB_OK;
 }
@@ -719,9 +729,23 @@ void lb_release(lb_array *a)
 {
     if (!a || a->magic != LB_MAGIC)
         return;
+    lb_fork_untrack(a);
     a->ops->release(a);
     a->magic = 0;
     free(a);
+}
+
+int lb_check(const lb_array *a)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    ts->err[0] = 0;
+    if (a->magic != LB_MAGIC)
+        return fail_status(LB_ESTATE, "lazy array used after release", NULL);
+    if (lb_inherited(a))
+        return lb_fork_refuse(a);
+    return LB_OK;
 }
 
 void lb_counters_read(const lb_array *a, lb_counters *out)

@@ -150,6 +150,8 @@ static int mprot_create(lb_array *a)
         mprot_unmap(a, m);
         return LB_ENOMEM;
     }
+    /* A forked child gets a PROT_NONE reservation instead (see fork.c). */
+    madvise(m->view, a->bytes, MADV_DONTFORK);
     a->priv = m;
     a->view = (const int64_t *)m->view;
     int rc = lb_sig_register(SIGSEGV, a, m->view, a->bytes, mprot_fault);
@@ -190,6 +192,18 @@ static void mprot_release(lb_array *a)
     mprot_unmap(a, a->priv);
 }
 
+/* In the child of fork(): the memfd is the parent's data (a hole punched
+ * here would drop the parent's pages), so close it; the region was not
+ * copied (MADV_DONTFORK): reserve its addresses. */
+static void mprot_forked(lb_array *a)
+{
+    struct mprot *m = a->priv;
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+    lb_fork_reserve(m->view, a->bytes);
+}
+
 const struct lb_variant_ops lb_variant_sigsegv_mprotect = {
     .name = "sigsegv-mprotect",
     .access = LB_ACCESS_FLAT,
@@ -199,5 +213,6 @@ const struct lb_variant_ops lb_variant_sigsegv_mprotect = {
     .force = mprot_force,
     .release = mprot_release,
     .abort_fill = mprot_abort_fill,
+    .forked = mprot_forked,
     .fault_around = 1,
 };

@@ -24,7 +24,8 @@ class LazyEvaluationError(LazyBenchError):
 
 
 class ArrayStateError(LazyBenchError):
-    """The array was released, or the core's signal handler was displaced."""
+    """The array was released, the core's signal handler was displaced, or
+    the array was inherited across fork() (a child may only release it)."""
 
 
 def _names(count: int, name_of: Any) -> tuple[str, ...]:
@@ -199,7 +200,9 @@ class LazyArray:
         it takes the variant's fault path (see :mod:`lazybench.views`)."""
         from lazybench import views
 
-        view = views.open_view(self, self._live(), self._owner)
+        ptr = self._live()
+        _check(lib.lb_check(ptr), f"{self.variant} view")
+        view = views.open_view(self, ptr, self._owner)
         self._views.append(views.weak(view))
         return view
 

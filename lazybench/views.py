@@ -21,6 +21,12 @@ releases the views it handed out; using one afterwards raises Python's
 made from it) cannot be revoked: it keeps the memory alive and readable
 until it is dropped.
 
+In a child process made by ``fork()``, views of the arrays it inherited
+are refused like the arrays themselves (ArrayStateError naming fork); a
+memoryview taken before the fork is plain memory and cannot refuse, so
+reading the lazy memory behind it ends the child with SIGSEGV (an eager
+array's memory is the child's private copy and still reads its values).
+
 Faults taken from Python have no call to return an error from: a lazy
 evaluation that fails inside a view read (nesting too deep, out of
 memory) prints its reason and ends the process with a crash report.  Use
@@ -60,6 +66,11 @@ class ElementView:
             from lazybench.core import ArrayStateError
 
             raise ArrayStateError(f"view of a released {self._variant} array")
+        rc = lib.lb_check(self._ptr)       # inherited across fork()?
+        if rc != lib.LB_OK:
+            from lazybench.core import _check
+
+            _check(rc, f"{self._variant} view")
         return self._ptr
 
     def __len__(self) -> int:
