@@ -130,6 +130,12 @@ int64_t lb_length(const lb_array *a);
 int64_t lb_page_elements(void);      /* elements per page */
 int lb_max_nesting(void);            /* documented nested-fault depth */
 int64_t lb_max_elements(void);       /* largest n lb_create accepts */
+/* sigsegv-mprotect's mapping budget: kernel mappings accounted to `a`'s
+ * region (0 for other variants), to all its live arrays in the process,
+ * the most that total may reach (0 before the first such array), and
+ * vm.max_map_count. */
+void lb_mappings(const lb_array *a, int64_t *array, int64_t *total,
+                 int64_t *budget, int64_t *max_map_count);
 /* Distinct pages and elements a workload reads (computed, not timed). */
 int lb_workload_footprint(const lb_array *a, const lb_workload *w,
                           int64_t *pages, int64_t *accesses);

@@ -127,6 +127,17 @@ class Footprint:
     accesses: int
 
 
+@dataclasses.dataclass(frozen=True)
+class Mappings:
+    """sigsegv-mprotect's mapping budget: kernel mappings accounted to one
+    array's region (0 for other variants), to all such arrays of the
+    process, the most that total may reach, and vm.max_map_count."""
+    array: int
+    total: int
+    budget: int
+    max_map_count: int
+
+
 class _Owner:
     """Owns one C array and frees it when the last reference goes: the
     LazyArray holds one, and so does every view of it (see views.py), so
@@ -273,6 +284,11 @@ class LazyArray:
 
     def clear_counters(self) -> None:
         lib.lb_counters_clear(self._live())
+
+    def mappings(self) -> Mappings:
+        out = ffi.new("int64_t[4]")
+        lib.lb_mappings(self._live(), out, out + 1, out + 2, out + 3)
+        return Mappings(*(int(x) for x in out))
 
 
 FLOORS: dict[str, str] = {
