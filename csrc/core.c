@@ -428,6 +428,8 @@ int64_t lb_now_ns(void)
  * on `a` (lb_array_get). */
 static int thread_enter(struct lb_tstate *ts, lb_array *a)
 {
+    if (a && lb_inherited(a))
+        return lb_fork_refuse(a);
     if (ts->armed)
         return fail_status(LB_ESTATE,
                            "lazybench core re-entered from a generator", NULL);
@@ -576,6 +578,10 @@ int64_t lb_view_read(lb_array *a, int64_t i)
     if (!ts)
         view_read_fatal(no_state_error);
     ts->err[0] = 0;
+    if (lb_inherited(a)) {          /* a reader made before fork() */
+        lb_fork_refuse(a);
+        view_read_fatal(ts->err);
+    }
     /* Held for the read, unless this thread's session holds it already
      * (the Python-level loops read inside one). */
     int held = ts->in_view && ts->view_a == a;
@@ -800,12 +806,14 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
     a->npages = (int64_t)(a->bytes / lb_page_size);
     a->refs = LB_REF_CREATOR;
     a->magic = LB_MAGIC;
+    a->gen = __atomic_load_n(&lb_fork_gen, __ATOMIC_RELAXED);
     int rc = a->ops->create(a);
     if (rc) {
         a->magic = 0;
         free(a);
         return rc;
     }
+    lb_fork_track(a);
     *out = a;
     return LB_OK;
 }
@@ -858,9 +866,23 @@ int lb_get(lb_array *a, int64_t i, int64_t *out)
 
 static void array_free(lb_array *a)
 {
+    lb_fork_untrack(a);
     a->ops->release(a);
     a->magic = 0;
     free(a);
+}
+
+int lb_check(const lb_array *a)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    ts->err[0] = 0;
+    if (a->magic != LB_MAGIC)
+        return fail_status(LB_ESTATE, "lazy array used after release", NULL);
+    if (lb_inherited(a))
+        return lb_fork_refuse(a);
+    return LB_OK;
 }
 
 int lb_array_get(lb_array *a)

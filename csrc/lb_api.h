@@ -4,6 +4,19 @@
  * so it holds only plain declarations (no #include, no macros with values
  * cffi cannot parse).  Every variant implements the same life cycle:
  * create -> (run | get | force | reset)* -> release.
+ *
+ * fork(): an array belongs to the process that created it.  In a child
+ * process, every call on an inherited array but lb_release (reset, force,
+ * get, run, bench, view sessions, lb_view_read, the self-test, lb_check)
+ * fails with LB_ESTATE and a message naming fork (lb_view_read, which
+ * cannot return an error, ends the process with it); reading the lazy
+ * memory of a flat variant through an address taken before the fork ends
+ * the child with SIGSEGV (eager's memory is a private copy and still
+ * reads its values).  So a child never changes its parent's arrays,
+ * never reads their lazy memory as zeros, never waits for a handler
+ * thread that only the parent has.  lb_release of an inherited array
+ * frees the child's copies only.  Arrays the child creates work as
+ * anywhere.
  */
 
 typedef struct lb_array lb_array;
@@ -30,7 +43,8 @@ enum lb_status {
     LB_ENOMEM = -2,         /* mapping or allocation failed */
     LB_EUNAVAIL = -3,       /* variant not available on this system */
     LB_ELAZY = -4,          /* a lazy evaluation failed (nesting, cycle) */
-    LB_ESTATE = -5,         /* handler displaced, or use after release */
+    LB_ESTATE = -5,         /* handler displaced, use after release, or
+                               an array inherited across fork() */
     LB_ESYS = -6            /* a system call failed */
 };
 
@@ -130,6 +144,9 @@ int lb_bench(lb_array *a, const lb_workload *w, int64_t loops, int reset,
  * view sessions) complete, the last one out frees it; calls that start
  * meanwhile fail with LB_ESTATE.  Once freed, the pointer is gone. */
 void lb_release(lb_array *a);
+/* LB_OK if `a` may be used here; LB_ESTATE if it was released or was
+ * created by the parent of this process (inherited across fork()). */
+int lb_check(const lb_array *a);
 const char *lb_last_error(void);
 
 void lb_counters_read(const lb_array *a, lb_counters *out);
@@ -140,6 +157,12 @@ int64_t lb_page_elements(void);      /* elements per page */
 int lb_max_nesting(void);            /* documented nested-fault depth */
 int64_t lb_max_elements(void);       /* largest n lb_create accepts */
 int64_t lb_max_spin(void);           /* largest spin lb_create accepts */
+/* sigsegv-mprotect's mapping budget: kernel mappings accounted to `a`'s
+ * region (0 for other variants), to all its live arrays in the process,
+ * the most that total may reach (0 before the first such array), and
+ * vm.max_map_count. */
+void lb_mappings(const lb_array *a, int64_t *array, int64_t *total,
+                 int64_t *budget, int64_t *max_map_count);
 /* Distinct pages and elements a workload reads (computed, not timed). */
 int lb_workload_footprint(const lb_array *a, const lb_workload *w,
                           int64_t *pages, int64_t *accesses);

@@ -61,6 +61,10 @@ struct lb_variant_ops {
     const void *(*handle)(const lb_array *a, int64_t i);
     /* Why user code may not hold its element addresses (NULL: it may). */
     const char *no_handles;
+    /* In the child of fork(), for every inherited array (NULL: nothing):
+     * drop what the child shares with the parent, with system calls only
+     * (see fork.c).  Release then frees the child's copies alone. */
+    void (*forked)(lb_array *a);
 };
 
 struct lb_counters_atomic {
@@ -89,6 +93,8 @@ struct lb_array {
      * frees the array, so release never frees memory a call still uses. */
     uint64_t refs;
     uint32_t magic;                /* LB_MAGIC while alive */
+    unsigned gen;                  /* lb_fork_gen when created */
+    lb_array *fork_prev, *fork_next;   /* live arrays (fork.c) */
 };
 #define LB_MAGIC 0x6c617a79u
 #define LB_REF_CREATOR ((uint64_t)1 << 62)
@@ -212,6 +218,19 @@ int lb_wait_page(lb_array *a, uint8_t *state, int64_t page);
 int lb_force_element(lb_array *a, uint8_t *state, int64_t *data, int64_t i);
 
 int64_t lb_now_ns(void);                         /* CLOCK_MONOTONIC */
+
+/* fork (fork.c): bumped in every child process.  An array of an older
+ * generation was inherited: the child may only release it. */
+extern unsigned lb_fork_gen;
+static inline int lb_inherited(const lb_array *a)
+{
+    return a->gen != __atomic_load_n(&lb_fork_gen, __ATOMIC_RELAXED);
+}
+void lb_fork_track(lb_array *a);         /* at create, once it is whole */
+void lb_fork_untrack(lb_array *a);       /* at release, first */
+/* In a `forked` step: a PROT_NONE reservation over [start, start+len). */
+void lb_fork_reserve(void *start, size_t len);
+int lb_fork_refuse(const lb_array *a);   /* sets the error, LB_ESTATE */
 
 /* Signal dispatch shared by the fault-driven variants (sigdispatch.c). */
 typedef int (*lb_fault_fn)(lb_array *a, void *addr, void *ucontext);
@@ -384,6 +403,7 @@ int lb_uffd_reset(lb_array *a);
 int lb_uffd_fill_run(lb_array *a, int64_t page, int64_t last, char *scratch);
 void lb_uffd_abort_fill(lb_array *a, int64_t lo, int64_t hi);
 int lb_uffd_force(lb_array *a, int (*open_page)(lb_array *, int64_t));
+void lb_uffd_forked(lb_array *a);
 extern const struct lb_variant_ops lb_variant_sigsegv_redirect_heal;
 extern const struct lb_variant_ops lb_variant_sigsegv_redirect_nocache;
 extern const struct lb_variant_ops lb_variant_sigsegv_redirect_essay;

@@ -39,7 +39,12 @@
  * guarded call or view session that may be a small one installed by
  * someone else (faulthandler's, a few KiB): before nesting deeper on such
  * a stack the handler checks the room left, and fails with a message
- * naming the cure (views.session) instead of overflowing it. */
+ * naming the cure (views.session) instead of overflowing it.
+ *
+ * In a child process, regions of arrays created before fork() (an older
+ * lb_fork_gen) are never dispatched: a fault there is reported as such
+ * and chained, and a new array of the child at the same address is
+ * found instead. */
 #include "lb_core.h"
 
 #include <errno.h>
@@ -57,6 +62,7 @@ struct region {
     char *start;
     size_t len;
     int signo;
+    unsigned gen;           /* the array's fork generation */
     lb_fault_fn fn;
     int busy;               /* handlers using the slot (see pin) */
 };
@@ -69,14 +75,22 @@ static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void lb_sig_handler(int signo, siginfo_t *si, void *uc);
 
-static const struct region *lookup(int signo, const char *addr)
+/* The region of this process holding addr, or NULL; *inherited: a
+ * region of an array created before fork() holding it. */
+static const struct region *lookup(int signo, const char *addr,
+                                   const struct region **inherited)
 {
+    unsigned gen = __atomic_load_n(&lb_fork_gen, __ATOMIC_RELAXED);
     int hwm = __atomic_load_n(&regions_hwm, __ATOMIC_ACQUIRE);
     for (int k = 0; k < hwm; k++) {
         const struct region *r = &regions[k];
         if (!__atomic_load_n(&r->a, __ATOMIC_ACQUIRE))
             continue;
-        if (r->signo == signo && addr >= r->start && addr < r->start + r->len)
+        if (addr < r->start || addr >= r->start + r->len)
+            continue;
+        if (r->gen != gen)
+            *inherited = r;
+        else if (r->signo == signo)
             return r;
     }
     return NULL;
@@ -87,10 +101,11 @@ static const struct region *lookup(int signo, const char *addr)
  * faults outside a guarded call: a guarded call holds a reference on its
  * array already, and its errors unwind past the handler (which would
  * leave the region busy for ever). */
-static struct region *pin(int signo, const char *addr)
+static struct region *pin(int signo, const char *addr,
+                          const struct region **inherited)
 {
     for (int tries = 0; tries < 3; tries++) {
-        struct region *r = (struct region *)lookup(signo, addr);
+        struct region *r = (struct region *)lookup(signo, addr, inherited);
         if (!r)
             return NULL;
         __atomic_add_fetch(&r->busy, 1, __ATOMIC_SEQ_CST);
@@ -340,11 +355,12 @@ static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
             return;
         }
     } else if (si->si_code > 0) {
+        const struct region *old = NULL;
         struct lb_tstate *ts = lb_tstate_peek();
         int guarded = ts && ts->armed;
         struct region *r = guarded
-            ? (struct region *)lookup(signo, si->si_addr)
-            : pin(signo, si->si_addr);
+            ? (struct region *)lookup(signo, si->si_addr, &old)
+            : pin(signo, si->si_addr, &old);
         if (r) {
             lb_array *a = __atomic_load_n(&r->a, __ATOMIC_ACQUIRE);
             int rc = a && nesting_fits(uc) ? r->fn(a, si->si_addr, uc)
@@ -356,6 +372,13 @@ static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
                 errno = saved_errno;
                 return;
             }
+        } else if (old) {
+            lb_array *a = __atomic_load_n(&old->a, __ATOMIC_ACQUIRE);
+            lb_write_stderr("lazybench: fatal: the memory of a ");
+            lb_write_stderr(a ? a->ops->name : "lazy");
+            lb_write_stderr(" array created before fork() was read in the "
+                            "child process, where inherited arrays cannot be "
+                            "used\n");
         }
     }
     chain(signo, si, uc);
@@ -415,6 +438,7 @@ int lb_sig_register(int signo, lb_array *a, void *start, size_t len,
     r->start = start;
     r->len = len;
     r->signo = signo;
+    r->gen = a->gen;
     r->fn = fn;
     __atomic_store_n(&r->a, a, __ATOMIC_RELEASE);
     if (slot + 1 > regions_hwm)
@@ -443,6 +467,29 @@ void lb_sig_unregister(int signo, lb_array *a)
         break;
     }
     pthread_mutex_unlock(&reg_lock);
+}
+
+/* A thread registering a region while another forks: the child must not
+ * inherit the lock taken. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&reg_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&reg_lock);
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    reg_lock = fresh;
+}
+
+__attribute__((constructor)) static void sigdispatch_init(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 int lb_sig_check(int signo)

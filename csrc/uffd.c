@@ -123,8 +123,9 @@ int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out)
         return LB_ENOMEM;
     }
     madvise(u->region, a->bytes, MADV_NOHUGEPAGE);
-    /* A forked child gets no copy of the region: touching it there is a
-     * segmentation fault, never a silent read of zeros. */
+    /* A forked child gets no copy of the region (its registration would
+     * not follow it: missing pages would read as zeros there); it gets a
+     * PROT_NONE reservation instead (lb_uffd_forked). */
     madvise(u->region, a->bytes, MADV_DONTFORK);
     u->fd = lb_uffd_open(features, why, sizeof why);
     if (u->fd < 0 || lb_uffd_register(u->fd, u->region, a->bytes)) {
@@ -146,6 +147,23 @@ void lb_uffd_destroy(lb_array *a, struct lb_uffd *u)
         munmap(u->region, a->bytes);
     free(u->state);
     free(u);
+}
+
+/* In the child of fork(): the userfaultfd would resolve faults of the
+ * parent's region, the eventfd would stop the parent's handler thread,
+ * which does not exist here.  Close both; release then neither stops nor
+ * joins it. */
+void lb_uffd_forked(lb_array *a)
+{
+    struct lb_uffd *u = a->priv;
+    if (u->fd >= 0)
+        close(u->fd);
+    u->fd = -1;
+    if (u->stopfd >= 0)
+        close(u->stopfd);
+    u->stopfd = -1;
+    u->has_thread = 0;
+    lb_fork_reserve(u->region, a->bytes);
 }
 
 int lb_uffd_reset(lb_array *a)

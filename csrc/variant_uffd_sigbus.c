@@ -76,4 +76,5 @@ const struct lb_variant_ops lb_variant_uffd_sigbus = {
     .force = sigbus_force,
     .release = sigbus_release,
     .abort_fill = lb_uffd_abort_fill,
+    .forked = lb_uffd_forked,
 };

@@ -212,6 +212,7 @@ static int available_other(char *why, size_t len)
         .reset = thread_reset, .force = thread_force,                         \
         .release = thread_release, .abort_fill = lb_uffd_abort_fill,           \
         .enter = thread_enter, .leave = thread_leave,                          \
+        .forked = lb_uffd_forked,                                              \
     }
 
 const struct lb_variant_ops lb_variant_uffd_thread_same =

@@ -335,8 +335,8 @@ def _check_size(n: int) -> None:
 
 def _preflight(cases: Sequence[Any]) -> None:
     """Create and release one array per lazy variant and size, so that a
-    size a variant refuses (e.g. too many pages for vm.max_map_count) is
-    reported before any work starts.  Lazy arrays compute nothing here."""
+    size a variant refuses is reported before any work starts.  Lazy
+    arrays compute nothing here."""
     from lazybench import core
 
     seen = set()

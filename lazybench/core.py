@@ -24,7 +24,8 @@ class LazyEvaluationError(LazyBenchError):
 
 
 class ArrayStateError(LazyBenchError):
-    """The array was released, or the core's signal handler was displaced."""
+    """The array was released, the core's signal handler was displaced, or
+    the array was inherited across fork() (a child may only release it)."""
 
 
 def _names(count: int, name_of: Any) -> tuple[str, ...]:
@@ -136,6 +137,17 @@ class Footprint:
     accesses: int
 
 
+@dataclasses.dataclass(frozen=True)
+class Mappings:
+    """sigsegv-mprotect's mapping budget: kernel mappings accounted to one
+    array's region (0 for other variants), to all such arrays of the
+    process, the most that total may reach, and vm.max_map_count."""
+    array: int
+    total: int
+    budget: int
+    max_map_count: int
+
+
 class _Owner:
     """Owns one C array and frees it when the last reference goes: the
     LazyArray holds one, every view of it (see views.py) and every call in
@@ -226,6 +238,7 @@ class LazyArray:
         from lazybench import views
 
         owner = self._hold()
+        _check(lib.lb_check(owner.ptr), f"{self.variant} view")
         usable = viewable(self.variant)
         if not usable.available:
             raise UnavailableError(f"view of {self.variant}: "
@@ -334,6 +347,12 @@ class LazyArray:
     def clear_counters(self) -> None:
         owner = self._hold()
         lib.lb_counters_clear(owner.ptr)
+
+    def mappings(self) -> Mappings:
+        out = ffi.new("int64_t[4]")
+        owner = self._hold()
+        lib.lb_mappings(owner.ptr, out, out + 1, out + 2, out + 3)
+        return Mappings(*(int(x) for x in out))
 
 
 FLOORS: dict[str, str] = {

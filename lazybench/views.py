@@ -23,6 +23,12 @@ revoked: they keep the memory alive and readable until they are dropped.
 A read in flight on another thread when the array is released completes
 first (it holds the owner too).
 
+In a child process made by ``fork()``, views of the arrays it inherited
+are refused like the arrays themselves (ArrayStateError naming fork); a
+memoryview taken before the fork is plain memory and cannot refuse, so
+reading the lazy memory behind it ends the child with SIGSEGV (an eager
+array's memory is the child's private copy and still reads its values).
+
 Faults taken from Python have no call to return an error from: a lazy
 evaluation that fails inside a view read (nesting too deep, out of
 memory) prints its reason and ends the process with a crash report.  Use
@@ -75,6 +81,11 @@ class ElementView:
             from lazybench.core import ArrayStateError
 
             raise ArrayStateError(f"view of a released {self._variant} array")
+        rc = lib.lb_check(owner.ptr)       # inherited across fork()?
+        if rc != lib.LB_OK:
+            from lazybench.core import _check
+
+            _check(rc, f"{self._variant} view")
         return owner
 
     def __len__(self) -> int:

@@ -1,4 +1,5 @@
-"""userfaultfd variants, fault-around, fork, teardown and availability."""
+"""userfaultfd variants, fault-around, teardown and availability (fork:
+test_fork.py)."""
 from __future__ import annotations
 
 import os
@@ -48,27 +49,6 @@ def test_two_threads_materialise_each_page_once(variant: str) -> None:
     assert got == [expected, expected]
     assert c.pages_materialised == SMALL_PAGES
     assert c.generator_calls == SMALL_N
-
-
-@pytest.mark.parametrize("variant", AVAILABLE_UFFD)
-def test_fork_child_never_reads_zeros(variant: str) -> None:
-    """The region is MADV_DONTFORK: in a child it does not exist, so a
-    touch ends the child with SIGSEGV (evaluated pages or not)."""
-    code = (f"import os, signal\n"
-            f"from lazybench import core\n"
-            f"arr = core.LazyArray({variant!r}, 1 << 14)\n"
-            f"arr[0]\n"
-            f"pid = os.fork()\n"
-            f"if pid == 0:\n"
-            f"    arr.run('seq')\n"
-            f"    os._exit(0)\n"
-            f"_, status = os.waitpid(pid, 0)\n"
-            f"print(os.WIFSIGNALED(status) and "
-            f"os.WTERMSIG(status) == signal.SIGSEGV)\n"
-            f"print(arr[5] == core.LazyArray('eager', 1 << 14)[5])\n")
-    proc = run_python(code, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["True", "True"]
 
 
 @pytest.mark.parametrize("variant", AVAILABLE_UFFD)
