@@ -76,7 +76,8 @@ results.csv, floors.csv, report.md and plots/*.png.
 A case is (variant, generator, workload, touched fraction).  The default suite
 runs every available variant with every generator and workload at 1 %, 10 %
 and 100 % touched (a few minutes on 2 cores); --quick runs the hash generator
-only, with fewer pyperf values (under a minute)."""
+only, on a quarter of the array, with fewer pyperf values (one to two
+minutes)."""
 
 
 def _build_parser() -> _Parser:
