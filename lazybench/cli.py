@@ -370,10 +370,16 @@ def _finish_run(path: pathlib.Path, save_baseline: bool,
     print("floors (ns per operation):")
     print(floors[["floor", "ns_per_op", "what"]].to_string(
         index=False, float_format=lambda v: f"{v:.1f}"))
-    if not df.empty:
+    titles = {"c": "ns per touched element, C workload loop, first pass:",
+              "python": "ns per touched element, read from Python, first "
+                        "pass:"}
+    for level, title in titles.items():
+        part = df[df.level == level] if not df.empty else df
+        if part.empty:
+            continue
         print()
-        print("ns per touched element:")
-        print(report.summary_table(df).to_string(
+        print(title)
+        print(report.summary_table(part).to_string(
             float_format=lambda v: f"{v:.3g}"))
     if save_baseline:
         _store_baseline(path, results_dir)

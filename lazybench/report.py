@@ -209,11 +209,17 @@ def sigbus_around_table(df: pd.DataFrame,
 
 def summary_table(df: pd.DataFrame, warm: bool = False) -> pd.DataFrame:
     """ns per touched element: one row per (generator, workload, fraction),
-    one column per variant; first passes, or warm passes."""
+    one column per variant; first passes, or warm passes.  One level at a
+    time: each cell is one case's row of results.csv, and a duplicate case
+    raises (pivot, never an averaging pivot_table)."""
     df = df[(df.warm == warm) & (df.fault_around == 1)]
-    t = df.pivot_table(index=["generator", "workload", "fraction"],
-                       columns="variant", values="ns_per_touched_element",
-                       sort=False)
+    keys = ["generator", "workload", "fraction"]
+    t = df.pivot(index=keys, columns="variant",
+                 values="ns_per_touched_element")
+    # in the order the cases ran, not sorted
+    rows = list(dict.fromkeys(df[keys].itertuples(index=False, name=None)))
+    t = t.reindex(index=pd.MultiIndex.from_tuples(rows, names=keys),
+                  columns=list(dict.fromkeys(df.variant)))
     t.index = pd.MultiIndex.from_tuples(
         [(g, w, format_fraction(f)) for g, w, f in t.index],
         names=["generator", "workload", "touched"])
