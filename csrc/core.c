@@ -200,7 +200,7 @@ void lb_fail(const char *msg, const char *detail)
 }
 
 /* Decimal formatting without stdio, for messages built in handlers. */
-static void fmt_i64(char *buf, size_t size, int64_t v)
+void lb_fmt_i64(char *buf, size_t size, int64_t v)
 {
     char tmp[24];
     int k = 0;
@@ -245,7 +245,7 @@ int lb_fill_range(lb_array *a, int64_t lo, int64_t hi, int64_t *buf)
         if (a->ops->abort_fill)
             a->ops->abort_fill(a, lo, hi);
         char num[24];
-        fmt_i64(num, sizeof num, LB_MAX_NEST);
+        lb_fmt_i64(num, sizeof num, LB_MAX_NEST);
         lb_fail("nested lazy evaluations exceed the supported depth of ",
                 num);
         return LB_ELAZY;
@@ -275,7 +275,7 @@ int64_t lb_read(lb_array *a, int64_t j)
 {
     if (j < 0 || j >= a->n) {
         char num[24];
-        fmt_i64(num, sizeof num, j);
+        lb_fmt_i64(num, sizeof num, j);
         lb_fail("generator read an element out of range: ", num);
         return 0;
     }
@@ -288,7 +288,7 @@ int64_t lb_read(lb_array *a, int64_t j)
             if (j < f->next)
                 return f->buf[j - f->lo];
             char num[24];
-            fmt_i64(num, sizeof num, j);
+            lb_fmt_i64(num, sizeof num, j);
             lb_fail("cyclic lazy dependency: element read while it is "
                     "being computed: ", num);
             return 0;

@@ -315,6 +315,8 @@ void lb_dcache_put(struct lb_dcache *c, uintptr_t rip,
                    const struct lb_insn_info *info);
 
 void lb_fmt_hex(char *buf, size_t size, uint64_t v);
+/* Decimal, without stdio: for messages built in handlers (core.c). */
+void lb_fmt_i64(char *buf, size_t size, int64_t v);
 
 enum {
     LB_REDIRECT_DECODE_CACHE = 1,

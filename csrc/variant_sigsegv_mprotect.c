@@ -82,17 +82,9 @@ static void append(char *buf, size_t size, size_t *k, const char *s)
 
 static void append_num(char *buf, size_t size, size_t *k, int64_t v)
 {
-    char tmp[24], out[24];
-    int n = 0;
-    uint64_t u = v < 0 ? 0 : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    for (int i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    out[n] = 0;
-    append(buf, size, k, out);
+    char num[24];
+    lb_fmt_i64(num, sizeof num, v);
+    append(buf, size, k, num);
 }
 
 /* Take `delta` more mappings from the budget; 0 when that would pass it.
