@@ -54,6 +54,19 @@ def attempt(f):
 def report(fd, **kw):
     os.write(fd, (json.dumps(kw) + "\n").encode())
 
+def parent_state(arr, want, **extra):
+    """Print, as JSON with `extra`, the parent's array after the fork:
+    its checksum and samples against eager's, and its counters."""
+    n = len(arr)
+    arr.run("seq")
+    c = arr.counters()
+    print(json.dumps(dict(
+        extra,
+        checksum_ok=arr.run("seq").checksum == want["seq"],
+        sample_ok=[arr[i] for i in (0, 1, n // 2, n - 1)] == want["sample"],
+        faults=c.faults, pages=c.pages_materialised,
+        elements=c.elements_materialised, calls=c.generator_calls)))
+
 def eager_checksums(n):
     with core.LazyArray("eager", n) as ref:
         return {"seq": ref.run("seq").checksum,
@@ -90,14 +103,8 @@ if pid == 0:
 os.close(w)
 child = wait_child(pid)
 lines = os.read(r, 1 << 20).decode().splitlines()
-arr.run("seq")                      # the parent's array goes on as before
-c = arr.counters()
-print(json.dumps({
-    "child": child, "ops": [json.loads(x) for x in lines],
-    "checksum_ok": arr.run("seq").checksum == want["seq"],
-    "sample_ok": [arr[i] for i in (0, 1, n // 2, n - 1)] == want["sample"],
-    "faults": c.faults, "pages": c.pages_materialised,
-    "elements": c.elements_materialised, "calls": c.generator_calls}))
+# the parent's array goes on as before
+parent_state(arr, want, child=child, ops=[json.loads(x) for x in lines])
 '''
 
 
@@ -168,14 +175,8 @@ os.close(w)
 child = wait_child(pid)
 lines = os.read(r, 1 << 20).decode().splitlines()
 other.release()
-arr.run("seq")
-c = arr.counters()
-print(json.dumps({
-    "child": child, "own": [json.loads(x)["own"] for x in lines],
-    "checksum_ok": arr.run("seq").checksum == want["seq"],
-    "sample_ok": [arr[i] for i in (0, 1, n // 2, n - 1)] == want["sample"],
-    "faults": c.faults, "pages": c.pages_materialised,
-    "elements": c.elements_materialised, "calls": c.generator_calls}))
+parent_state(arr, want, child=child,
+             own=[json.loads(x)["own"] for x in lines])
 '''
 
 
@@ -222,14 +223,7 @@ for k in range(forks):
     outcomes.append(wait_child(pid, timeout=10))
 stop.set()
 thread.join()
-keep.run("seq")
-c = keep.counters()
-print(json.dumps({
-    "outcomes": outcomes, "errors": errors[:5],
-    "checksum_ok": keep.run("seq").checksum == want["seq"],
-    "sample_ok": [keep[i] for i in (0, 1, n // 2, n - 1)] == want["sample"],
-    "faults": c.faults, "pages": c.pages_materialised,
-    "elements": c.elements_materialised, "calls": c.generator_calls}))
+parent_state(keep, want, outcomes=outcomes, errors=errors[:5])
 '''
 
 
@@ -258,14 +252,7 @@ if pid == 0:
           flush=True)
     os._exit(0)
 child = wait_child(pid)
-arr.run("seq")
-c = arr.counters()
-print(json.dumps({
-    "child": child,
-    "checksum_ok": arr.run("seq").checksum == want["seq"],
-    "sample_ok": [arr[i] for i in (0, 1, n // 2, n - 1)] == want["sample"],
-    "faults": c.faults, "pages": c.pages_materialised,
-    "elements": c.elements_materialised, "calls": c.generator_calls}))
+parent_state(arr, want, child=child)
 '''
 
 
