@@ -5,77 +5,87 @@
         --generators hash --touched 1,100 -o lazy.json
     python -m pyperf stats lazy.json
 
-``--python-level`` adds the Python-level cases (views and Python thunks).
-Every pyperf option works (--rigorous, --fast, -p, -n, -o, --affinity, ...).
-``python -m lazybench run`` drives the same benchmarks and adds the
-verification pass, counters, report and plots.
+The cases are the default suite's (``--suite quick`` for the quick one),
+narrowed by the options, exactly as ``python -m lazybench run`` plans them
+(``lazybench.suite.plan``).  ``--python-level`` adds the Python-level cases
+(views and Python thunks).  Every pyperf option works (--rigorous, --fast,
+-p, -n, -o, --affinity, ...).  ``python -m lazybench run`` drives the same
+benchmarks and adds the verification pass, counters, report and plots.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import pathlib
+import sys
+import tempfile
 
 import pyperf
 
-from lazybench import core, pythunks, runner, suite
-
-OPTIONS = ("variants", "generators", "workloads", "touched", "elements",
-           "spin")
+from lazybench import pythunks, runner, suite
 
 
-def add_cmdline_args(cmd: list[str], args: argparse.Namespace) -> None:
-    for name in OPTIONS:
-        cmd.extend([f"--{name}", str(getattr(args, name))])
-    if args.python_level:
-        cmd.append("--python-level")
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(s for s in text.split(",") if s)
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(s for s in text.split(",") if s)
+def _selection(args: argparse.Namespace) -> suite.Selection:
+    touched = _names(args.touched)
+    return suite.Selection(
+        variants=_names(args.variants), generators=_names(args.generators),
+        workloads=_names(args.workloads),
+        fractions=None if touched is None else
+        tuple(float(t.rstrip("%")) / 100 for t in touched),
+        n=args.elements, spin=args.spin, python=args.python_level)
 
 
 def main() -> None:
-    available = [a.variant for a in core.all_availability() if a.available]
+    plan_file: list[str] = []
+
+    def add_cmdline_args(cmd: list[str], args: argparse.Namespace) -> None:
+        # workers time the parent's plan; they do not plan again
+        cmd.extend(["--plan", plan_file[0]])
+
     bench_runner = pyperf.Runner(add_cmdline_args=add_cmdline_args)
     p = bench_runner.argparser
-    p.add_argument("--variants", default=",".join(available))
-    p.add_argument("--generators", default=",".join(core.GENERATORS))
-    p.add_argument("--workloads", default=",".join(core.WORKLOADS))
-    p.add_argument("--touched", default="1,10,100",
-                   help="touched percentages")
-    p.add_argument("--elements", type=int, default=suite.DEFAULT_N)
+    p.add_argument("--suite", choices=sorted(suite.PROFILES),
+                   default="default")
+    p.add_argument("--variants")
+    p.add_argument("--generators")
+    p.add_argument("--workloads")
+    p.add_argument("--touched", help="touched percentages")
+    p.add_argument("--elements", type=int)
     p.add_argument("--spin", type=int, default=suite.DEFAULT_SPIN)
     p.add_argument("--python-level", action="store_true",
-                   help="also the Python-level cases (the default suite's "
-                        "Python plan cut to the selection, at most "
-                        f"{suite.PROFILES['default'].python_n} elements); "
-                        "--variants may then name Python thunk kinds "
+                   help="also the Python-level cases; --variants may then "
+                        "name Python thunk kinds "
                         f"({', '.join(pythunks.KINDS)})")
+    p.add_argument("--plan", help=argparse.SUPPRESS)
     args = bench_runner.parse_args()
-    variants = _names(args.variants)
-    if args.python_level and args.variants == ",".join(available):
-        variants += pythunks.KINDS
-    kinds = tuple(v for v in variants if v in pythunks.KINDS)
-    variants = tuple(v for v in variants if v not in pythunks.KINDS)
-    if kinds and not args.python_level:
+    if args.plan:                          # a worker
+        runner.bench_all(bench_runner, suite.Plan.load(args.plan))
+        return
+    names = _names(args.variants) or ()
+    if not args.python_level and any(v in pythunks.KINDS for v in names):
         p.error("Python thunk kinds run only with --python-level")
-    for v in variants:
-        if v not in available:
-            p.error(f"variant {v!r} is unknown or unavailable here")
-    fractions = tuple(float(t.rstrip("%")) / 100 for t in _names(args.touched))
-    cases = suite.build_cases(variants, _names(args.generators),
-                              _names(args.workloads), fractions,
-                              args.elements, args.spin,
-                              per_element_generators=core.GENERATORS)
-    if args.python_level:
-        profile = suite.PROFILES["default"]
-        plan = tuple((g, w, f) for g, w, f in profile.python_plan
-                     if g in _names(args.generators)
-                     and w in _names(args.workloads) and f in fractions)
-        cases += suite.build_python_cases(variants + kinds, plan,
-                                          min(args.elements, profile.python_n))
-    floors = [f for f in suite.FLOOR_NAMES if core.floor_available(f)]
-    runner.bench_all(bench_runner, floors, cases)
+    try:
+        plan = suite.plan(args.suite, _selection(args))
+    except ValueError as exc:
+        p.error(str(exc))
+    unavailable = [u.variant for u in plan.unavailable
+                   if args.variants is not None]
+    if unavailable:
+        p.error(f"variant {unavailable[0]!r} is unavailable here")
+    fd, path = tempfile.mkstemp(prefix="lazybench-plan.", suffix=".json")
+    os.close(fd)
+    plan_file.append(path)
+    try:
+        plan.save(pathlib.Path(path))
+        runner.bench_all(bench_runner, plan)
+    finally:
+        os.unlink(path)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

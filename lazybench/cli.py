@@ -7,12 +7,8 @@ handed to pyperf's own parser.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
-import platform
-import shutil
 import sys
-import time
 from typing import Any, Sequence
 
 from lazybench import __version__
@@ -128,7 +124,7 @@ def _build_parser() -> _Parser:
                      help="where run folders go (default: ./results)")
     run.add_argument("--run-name", metavar="NAME",
                      help="run folder name (default: date-time-suite)")
-    run.add_argument("--floors", type=_csv, help=argparse.SUPPRESS)
+    run.add_argument("--plan", type=pathlib.Path, help=argparse.SUPPRESS)
     run.add_argument("--save-baseline", action="store_true",
                      help="also store this run as results/baseline, "
                           "replacing the stored baseline")
@@ -159,31 +155,6 @@ def _normalise(argv: list[str]) -> list[str]:
     return argv
 
 
-def _selection(names: tuple[str, ...] | None, known: tuple[str, ...],
-               kind: str) -> tuple[str, ...] | None:
-    if names is None:
-        return None
-    for name in names:
-        if name not in known:
-            raise UsageError(f"unknown {kind} {name!r} (choose from "
-                             f"{', '.join(known)})")
-    return names
-
-
-def _machine() -> dict[str, Any]:
-    from importlib import metadata
-
-    from lazybench import core
-
-    return {"kernel": platform.release(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "capstone": core.CAPSTONE_VERSION,
-            "capstone_wheel": metadata.version("capstone"),
-            "pyperf": metadata.version("pyperf"),
-            "page_elements": core.PAGE_ELEMENTS,
-            "max_nesting": core.MAX_NESTING}
-
-
 def cmd_list() -> int:
     from lazybench import core, pythunks
 
@@ -204,204 +175,40 @@ def cmd_list() -> int:
 def cmd_report(folder: pathlib.Path) -> int:
     from lazybench import report, results
 
-    run = results.load_run(folder)
-    for path in report.write_report(run):
+    _, paths = report.write_report(results.load_run(folder))
+    for path in paths:
         print(path)
     return 0
 
 
-def _log(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 def cmd_run(args: argparse.Namespace, our_argv: list[str],
             pyperf_argv: list[str]) -> int:
-    import pyperf
+    from lazybench import pipeline, report, results, suite
 
-    from lazybench import core, pythunks, results, runner, suite
-
-    worker = bool(pyperf_argv)
-    if not worker:
-        try:
-            results.check_results_dir(args.results_dir)
-        except results.ResultsError as exc:
-            raise UsageError(f"--results-dir {args.results_dir}: {exc}") \
-                from None
-    profile = suite.PROFILES[args.suite]
-    variants = _selection(args.variants, core.VARIANTS + pythunks.KINDS,
-                          "variant")
-    generators = _selection(args.generators, core.GENERATORS, "generator") \
-        or profile.generators
-    workloads = _selection(args.workloads, core.WORKLOADS, "workload") \
-        or profile.workloads
-    fractions = args.touched or profile.fractions
-    n = args.elements or profile.n
-
-    unavailable = []
-    chosen = []
-    for a in core.all_availability():
-        if variants is not None and a.variant not in variants:
-            continue
-        if a.available:
-            chosen.append(a.variant)
-        else:
-            unavailable.append({"variant": a.variant, "reason": a.reason})
-    _check_size(n)
-    cases = suite.build_cases(tuple(chosen), generators, workloads,
-                              fractions, n, args.spin,
-                              profile.per_element_generators,
-                              profile.warm, profile.fault_around)
-    kinds = [k for k in pythunks.KINDS if variants is None or k in variants]
-    if not args.no_python:
-        plan = tuple((g, w, f) for g, w, f in profile.python_plan
-                     if (args.generators is None or g in generators)
-                     and (args.workloads is None or w in workloads)
-                     and (args.touched is None or f in fractions))
-        cases += suite.build_python_cases(tuple(chosen + kinds), plan,
-                                          min(n, profile.python_n))
-    floors = args.floors or tuple(f for f in suite.FLOOR_NAMES
-                                  if core.floor_available(f))
-
-    bench_runner = pyperf.Runner(
-        values=profile.values, processes=profile.processes,
-        warmups=profile.warmups, min_time=profile.min_time,
-        # Workers get the parent's resolved choices, so that a worker whose
-        # environment differs cannot disagree on the list of benchmarks.
-        program_args=("-m", "lazybench", *our_argv,
-                      "--variants", ",".join(chosen + kinds),
-                      "--floors", ",".join(floors)))
-    if worker:
-        bench_runner.parse_args(pyperf_argv)
-        runner.bench_all(bench_runner, floors, cases)
+    if pyperf_argv:                       # a pyperf worker: the parent's plan
+        if args.plan is None:
+            raise UsageError("a pyperf worker needs --plan")
+        pipeline.work(args.plan, pyperf_argv)
         return 0
-
-    _preflight(cases)
-    name = args.run_name or results.new_run_name(profile.name)
-    folder = results.RunFolder(args.results_dir, name)
     try:
-        for u in unavailable:
-            _log(f"variant {u['variant']} unavailable: {u['reason']}")
-        started = time.monotonic()
-        _log(f"verifying {len(cases)} cases against eager ...")
-        records = _verify(cases)
-        _log(f"timing {len(floors)} floors and {len(cases)} cases with "
-             f"pyperf ({profile.processes} processes x {profile.values} "
-             "values) ...")
-        pyperf_args = ["--quiet", "--timeout", "600"]
-        inherit = [v for v in ("PYTHONPATH", "LAZYBENCH_NO_USERFAULTFD")
-                   if v in os.environ]
-        if inherit:
-            pyperf_args += ["--inherit-environ", ",".join(inherit)]
-        bench_runner.parse_args(pyperf_args)
-        benches = runner.bench_all_interruptible(bench_runner, floors,
-                                                 cases)
-        expected = [f"floor/{f}" for f in floors] + [c.name for c in cases]
-        got = [b.get_name() for b in benches]
-        if got != expected:
-            missing = [n for n in expected if n not in got]
-            extra = [n for n in got if n not in expected]
-            raise core.LazyBenchError(
-                "pyperf workers measured other benchmarks than asked for "
-                f"(missing {missing[:3]}, unexpected {extra[:3]})")
-        meta = {
-            "format": results.FORMAT, "name": name, "profile": profile.name,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "duration_s": round(time.monotonic() - started, 1),
-            "argv": our_argv, "machine": _machine(),
-            "floors": {f: core.FLOORS[f] for f in floors},
-            "cases": records, "unavailable": unavailable,
-        }
-        bench_suite = pyperf.BenchmarkSuite(benches)
-        results.write_run(folder.path, meta, bench_suite)
-        path = folder.commit()
-    except BaseException:
-        folder.discard()
-        raise
-    return _finish_run(path, args.save_baseline, args.results_dir)
-
-
-def _check_size(n: int) -> None:
-    """Refuse sizes that cannot work before anything runs."""
-    from lazybench import core
-
-    if n > core.MAX_ELEMENTS:
-        raise UsageError(f"--elements {n} is above the core's limit of "
-                         f"{core.MAX_ELEMENTS}")
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    need = 8 * n * 3          # the eager reference, the case, the worker's
-    if need > memory // 2:
-        raise UsageError(f"--elements {n} needs about {need / 2**30:.1f} GiB "
-                         f"at once; this machine has {memory / 2**30:.1f} GiB")
-
-
-def _preflight(cases: Sequence[Any]) -> None:
-    """Create and release one array per lazy variant and size, so that a
-    size a variant refuses is reported before any work starts.  Lazy
-    arrays compute nothing here."""
-    from lazybench import core
-
-    seen = set()
-    for case in cases:
-        key = (case.variant, case.n)
-        if case.variant == "eager" or case.level == "python" or key in seen:
-            continue
-        seen.add(key)
-        try:
-            core.LazyArray(case.variant, case.n, case.generator).release()
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-
-
-def _verify(cases: Sequence[Any]) -> list[dict[str, Any]]:
-    from lazybench import verify
-
-    return verify.verify_all(cases)
-
-
-def _finish_run(path: pathlib.Path, save_baseline: bool,
-                results_dir: pathlib.Path) -> int:
-    from lazybench import report, results
-
-    run = results.load_run(path)
-    report.write_report(run)
-    df = report.cases_frame(run)
-    floors = report.floors_frame(run)
+        results.check_results_dir(args.results_dir)
+    except results.ResultsError as exc:
+        raise UsageError(f"--results-dir {args.results_dir}: {exc}") from None
+    if args.plan is not None:
+        plan = suite.Plan.load(args.plan)
+    else:
+        plan = suite.plan(args.suite, suite.Selection(
+            variants=args.variants, generators=args.generators,
+            workloads=args.workloads, fractions=args.touched,
+            n=args.elements, spin=args.spin, python=not args.no_python))
+    done = pipeline.run(plan, args.results_dir, args.run_name,
+                        args.save_baseline, our_argv)
+    print(report.terminal(done.frames))
+    if done.baseline is not None:
+        print(f"baseline: {done.baseline}/")
     print()
-    print("floors (ns per operation):")
-    print(floors[["floor", "ns_per_op", "what"]].to_string(
-        index=False, float_format=lambda v: f"{v:.1f}"))
-    titles = {"c": "ns per touched element, C workload loop, first pass:",
-              "python": "ns per touched element, read from Python, first "
-                        "pass:"}
-    for level, title in titles.items():
-        part = df[df.level == level] if not df.empty else df
-        if part.empty:
-            continue
-        print()
-        print(title)
-        print(report.summary_table(part).to_string(
-            float_format=lambda v: f"{v:.3g}"))
-    if save_baseline:
-        _store_baseline(path, results_dir)
-    print()
-    print(f"results: {path}/ (report.md, results.csv, plots/)")
+    print(f"results: {done.path}/ (report.md, results.csv, plots/)")
     return 0
-
-
-def _store_baseline(path: pathlib.Path, results_dir: pathlib.Path) -> None:
-    from lazybench import results
-
-    target = results_dir / results.BASELINE
-    staging = results_dir / f".{results.BASELINE}.new"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(path, staging)
-    old = results_dir / f".{results.BASELINE}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.rename(target, old)
-    os.rename(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
-    print(f"baseline: {target}/")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

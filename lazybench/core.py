@@ -8,24 +8,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from lazybench import views
 from lazybench._core import ffi, lib
-
-
-class LazyBenchError(Exception):
-    """A failure the user can act on; its message is one line."""
-
-
-class UnavailableError(LazyBenchError):
-    """The variant cannot run on this kernel or machine."""
-
-
-class LazyEvaluationError(LazyBenchError):
-    """A lazy evaluation failed (nesting too deep, cyclic dependency)."""
-
-
-class ArrayStateError(LazyBenchError):
-    """The array was released, the core's signal handler was displaced, or
-    the array was inherited across fork() (a child may only release it)."""
+from lazybench.errors import (ArrayStateError, LazyBenchError,
+                              LazyEvaluationError, UnavailableError)
+from lazybench.errors import check as _check
 
 
 def _names(count: int, name_of: Any) -> tuple[str, ...]:
@@ -40,22 +27,6 @@ MAX_NESTING: int = int(lib.lb_max_nesting())
 MAX_ELEMENTS: int = int(lib.lb_max_elements())
 MAX_SPIN: int = int(lib.lb_max_spin())
 CAPSTONE_VERSION: str = ffi.string(lib.lb_capstone_version()).decode()
-
-_ERRORS: dict[int, type[LazyBenchError]] = {
-    lib.LB_EUNAVAIL: UnavailableError,
-    lib.LB_ELAZY: LazyEvaluationError,
-    lib.LB_ESTATE: ArrayStateError,
-}
-
-
-def _check(rc: int, what: str) -> None:
-    if rc == lib.LB_OK:
-        return
-    message = ffi.string(lib.lb_last_error()).decode(errors="replace")
-    if rc == lib.LB_EINVAL:
-        raise ValueError(f"{what}: {message}")
-    raise _ERRORS.get(rc, LazyBenchError)(f"{what}: {message}")
-
 
 def _index(names: tuple[str, ...], name: str, kind: str) -> int:
     try:
@@ -223,8 +194,6 @@ class LazyArray:
     def release(self) -> None:
         """Invalidate the views handed out, and free the C array (at once,
         or when the last buffer still exported from a view goes)."""
-        from lazybench import views
-
         self._owner = None
         for ref in getattr(self, "_views", ()):
             view = ref()
@@ -235,8 +204,6 @@ class LazyArray:
     def view(self) -> Any:
         """A read-only view of the elements for plain Python code; reading
         it takes the variant's fault path (see :mod:`lazybench.views`)."""
-        from lazybench import views
-
         owner = self._hold()
         _check(lib.lb_check(owner.ptr), f"{self.variant} view")
         usable = viewable(self.variant)
@@ -404,3 +371,22 @@ def floor_ns(name: str, iterations: int) -> int:
     if ns < 0:
         _check(ns, f"floor {name}")
     return ns
+
+
+# TEMPORARY-SHIM (replaced by the C registry)
+@dataclasses.dataclass(frozen=True)
+class VariantInfo:
+    name: str
+    granule: int
+    fault_around: bool
+    base: bool
+    parts: tuple[str, ...]
+    joint_floor: str
+
+
+def variant_info(name: str) -> VariantInfo:
+    parts = {"sigsegv-mprotect": ("sigsegv-roundtrip", "mprotect", "page-compute"),
+             "uffd-sigbus": ("sigbus-uffd-roundtrip", "uffdio-copy", "page-compute")}
+    return VariantInfo(name, granule(name), has_fault_around(name),
+                       name in ("eager", "eager-handles"), parts.get(name, ()),
+                       {"uffd-sigbus": "sigbus-copy"}.get(name, ""))

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from lazybench import levels  # noqa: E402
 from lazybench.results import atomic_write  # noqa: E402
 
 PLOTS_DIR = "plots"
@@ -45,13 +46,11 @@ def write_plots(df: pd.DataFrame, folder: pathlib.Path) -> list[pathlib.Path]:
     if df.empty:
         return []
     out = []
-    level = df["level"] if "level" in df else pd.Series("c", index=df.index)
-    for name, title, sub in (
-            ("time_per_element", "C workload loop", df[level == "c"]),
-            ("python_time_per_element", "read from Python",
-             df[level == "python"])):
+    for level in levels.LEVELS.values():
+        sub = df[df.level == level.key]
+        name = f"{level.plot_prefix}time_per_element"
         for generator in dict.fromkeys(sub.generator):
-            fig = _figure(sub, generator, title)
+            fig = _figure(sub, generator, level.title)
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=110)
             plt.close(fig)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Sequence
+import time
+from typing import Any, Callable, ContextManager, Sequence
 
 from lazybench import core, pythunks, pyworkloads, views
-
-if TYPE_CHECKING:
-    from lazybench.suite import Case
+from lazybench.case import Case
 
 KINDS = pythunks.KINDS
 
@@ -105,9 +104,38 @@ class Target:
         self._array = self._view = self._thunks = None
 
 
-def for_case(case: "Case") -> tuple[Target, Sequence[int]]:
-    """A fresh Target for a Python-level case, and the indices it reads."""
-    idx = pyworkloads.indices(case.workload, case.n, case.fraction,
-                              case.seed, core.PAGE_ELEMENTS)
-    return Target(case.variant, case.n, case.generator, case.seed,
-                  case.spin), idx
+class PySubject:
+    """A Python-level case (see :class:`lazybench.case.Subject`): the
+    Python loop over the case's indices."""
+
+    def __init__(self, case: Case) -> None:
+        self.warm = case.warm
+        # the indices first: build_ns times building the array alone
+        self.idx = pyworkloads.indices(case.workload, case.n, case.fraction,
+                                       case.seed, core.PAGE_ELEMENTS)
+        t0 = time.perf_counter_ns()
+        self.target = Target(case.variant, case.n, case.generator,
+                             case.seed, case.spin)
+        self.build_ns = time.perf_counter_ns() - t0
+        self.accesses = len(self.idx)
+        self.touched_pages = len({i // core.PAGE_ELEMENTS for i in self.idx})
+
+    def run_pass(self) -> int:
+        return self.target.run(self.idx)
+
+    def time(self, loops: int) -> int:
+        return self.target.time(self.idx, loops, self.warm)
+
+    def counters(self) -> dict[str, int]:
+        return self.target.counters()
+
+    def clear_counters(self) -> None:
+        self.target.clear_counters()
+
+    def release(self) -> None:
+        self.target.release()
+
+    @staticmethod
+    def preflight(case: Case) -> None:
+        """Nothing to check before a run: the Python level's size is
+        the profile's, within what the C cases already checked."""

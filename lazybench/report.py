@@ -1,119 +1,23 @@
-"""Tidy tables from a run: one row per case, one per floor; CSV and
-Markdown.  Times are pyperf's medians of the per-loop workload time."""
+"""The run report: its sections, each one function registered in
+:data:`SECTIONS`, written to ``report.md`` and (those marked for it)
+printed in the terminal; and the CSVs and plots beside it."""
 from __future__ import annotations
 
+import dataclasses
 import pathlib
-from typing import Any, Callable
+from typing import Callable
 
 import pandas as pd
 
+from lazybench import core, levels
+from lazybench.case import format_fraction
+from lazybench.frames import Frames, base_variants, floor_lookup, ratio_column
+from lazybench.pythunks import KINDS
 from lazybench.results import RunData, atomic_write
-from lazybench.suite import format_fraction
 
 CSV_FILE = "results.csv"
 FLOORS_CSV_FILE = "floors.csv"
 REPORT_FILE = "report.md"
-
-
-def _stats(run: RunData, name: str) -> dict[str, float]:
-    bench = run.benchmark(name)
-    if bench is None or bench.get_nvalue() == 0:
-        return {"time_s": float("nan"), "time_mean_s": float("nan"),
-                "time_stdev_s": float("nan"), "values": 0}
-    values = bench.get_values()
-    return {"time_s": bench.median(), "time_mean_s": bench.mean(),
-            "time_stdev_s": bench.stdev() if len(values) > 1 else 0.0,
-            "values": len(values)}
-
-
-def floors_frame(run: RunData) -> pd.DataFrame:
-    rows = []
-    for name, text in run.meta.get("floors", {}).items():
-        s = _stats(run, f"floor/{name}")
-        rows.append({"floor": name, "ns_per_op": s["time_s"] * 1e9,
-                     "stdev_ns": s["time_stdev_s"] * 1e9,
-                     "values": s["values"], "what": text})
-    return pd.DataFrame(rows, columns=["floor", "ns_per_op", "stdev_ns",
-                                       "values", "what"])
-
-
-def floor_lookup(floors: pd.DataFrame) -> Callable[[str], float]:
-    """ns per operation of a floor of this run; NaN where it was not
-    measured (a refused kernel feature, an older run)."""
-    table = {str(k): float(v) for k, v in
-             floors.set_index("floor")["ns_per_op"].to_dict().items()}
-    return lambda name: table.get(name, float("nan"))
-
-
-def cases_frame(run: RunData) -> pd.DataFrame:
-    floor = floor_lookup(floors_frame(run))
-    rows: list[dict[str, Any]] = []
-    for rec in run.meta["cases"]:
-        case = rec["case"]
-        s = _stats(run, rec["name"])
-        warm = bool(case.get("warm", False))
-        # a warm case times second passes: its counters are the second's
-        c = rec["second_pass"] if warm else rec["counters"]
-        ru = ({k: float("nan") for k in rec["rusage"]} if warm
-              else rec["rusage"])
-        pages = max(rec["touched_pages"], 1)
-        ns = s["time_s"] * 1e9
-        rows.append({
-            "variant": case["variant"], "generator": case["generator"],
-            "workload": case["workload"], "fraction": case["fraction"],
-            "warm": warm, "level": case.get("level", "c"),
-            "fault_around": int(case.get("fault_around", 1)), "n": case["n"], "accesses": rec["accesses"],
-            "touched_pages": rec["touched_pages"],
-            "time_s": s["time_s"], "time_stdev_s": s["time_stdev_s"],
-            "values": s["values"],
-            "ns_per_touched_element": ns / max(rec["accesses"], 1),
-            "ns_per_touched_page": ns / pages,
-            "faults": c["faults"],
-            "faults_per_touched_page": c["faults"] / pages,
-            "faults_per_access": c["faults"] / max(rec["accesses"], 1),
-            "second_pass_faults": rec["second_pass"]["faults"],
-            "pages_materialised": c["pages_materialised"],
-            "elements_materialised": c["elements_materialised"],
-            "generator_calls": c["generator_calls"],
-            "max_nesting": c["max_nesting"],
-            "decodes": c.get("decodes", 0),
-            "decode_hits": c.get("decode_hits", 0),
-            "decode_misses": c.get("decode_misses", 0),
-            "minor_faults": ru["minflt"],
-            "vol_ctx_switches": ru["nvcsw"],
-            "invol_ctx_switches": ru["nivcsw"],
-            "vol_ctx_per_fault":
-                ru["nvcsw"] / c["faults"] if c["faults"] else float("nan"),
-            "invol_ctx_per_fault":
-                ru["nivcsw"] / c["faults"] if c["faults"] else float("nan"),
-            "build_ms": rec["build_ns"] / 1e6,
-            "page_over_sigsegv_floor":
-                ns / pages / floor("sigsegv-roundtrip"),
-            "page_over_mprotect_floor":
-                ns / pages / floor("mprotect"),
-            "fault_over_sigsegv_floor":
-                ns / max(c["faults"], 1) /
-                floor("sigsegv-roundtrip")
-                if c["faults"] else float("nan"),
-        })
-    df = pd.DataFrame(rows)
-    if df.empty:
-        return df
-    for base, column in (("eager", "x_eager"),
-                         ("eager-handles", "x_eager_handles")):
-        df[column] = _ratio_to(df, base)
-    return df
-
-
-def _ratio_to(df: pd.DataFrame, base: str) -> list[float]:
-    """ns per touched element over `base`'s for the same case."""
-    keys = ["level", "generator", "workload", "fraction", "warm"]
-    ref = df[(df.variant == base) & (df.fault_around == 1)] \
-        .set_index(keys)["ns_per_touched_element"]
-    return [row.ns_per_touched_element /
-            ref.get((row.level, row.generator, row.workload, row.fraction,
-                     row.warm), float("nan"))
-            for row in df.itertuples()]
 
 
 def fault_around_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -137,38 +41,28 @@ def fault_around_table(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["variant", "fault_around"])
 
 
-# The bare operations a page-granular variant performs per fault, in order:
-# the signal it takes, the call that opens or installs the page, and the
-# page's computation.  Each is a floor of the same run.
-PAGE_PARTS: dict[str, tuple[str, ...]] = {
-    "sigsegv-mprotect": ("sigsegv-roundtrip", "mprotect", "page-compute"),
-    "uffd-sigbus": ("sigbus-uffd-roundtrip", "uffdio-copy", "page-compute"),
-}
-
-
-# Floors that time a variant's signal and page installation together.
-PAGE_JOINT: dict[str, str] = {"uffd-sigbus": "sigbus-copy"}
-
-
 def page_budget_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
-    """Sequential scans of hash at 100 % touched, fault-around 1: time per page of
-    the variants in PAGE_PARTS against the sum of their parts' floors,
-    against the same sum with the bare SIGSEGV as the signal, and against
-    the joint floor (PAGE_JOINT) plus the page's computation."""
+    """Sequential scans of hash at 100 % touched, fault-around 1: time per
+    page of the variants that declare their parts (core.variant_info)
+    against the sum of their parts' floors, against the same sum with the
+    bare SIGSEGV as the signal, and against their joint floor plus the
+    page's computation."""
     floor = floor_lookup(floors)
+    info = {v: core.variant_info(v) for v in core.VARIANTS}
+    parted = [v for v, i in info.items() if i.parts]
     # page-compute is the hash generator's page: only hash cases compare
     cases = df[~df.warm & (df.workload == "seq") & (df.fraction == 1.0) &
                (df.fault_around == 1) & (df.generator == "hash") &
-               df.variant.isin(list(PAGE_PARTS))]
+               df.variant.isin(parted)]
     rows = []
     for rec in cases.to_dict("records"):
         variant, per_page = str(rec["variant"]), float(rec["ns_per_touched_page"])
-        parts = PAGE_PARTS[variant]
+        parts = info[variant].parts
         total = sum(floor(name) for name in parts)
         with_sigsegv = total - floor(parts[0]) + \
             floor("sigsegv-roundtrip")
         # the signal and the installation measured together, in a handler
-        joint = PAGE_JOINT.get(variant)
+        joint = info[variant].joint_floor
         least = (floor(joint) +
                  floor("page-compute")
                  if joint else float("nan"))
@@ -269,15 +163,13 @@ def redirect_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
 def python_speedup_table(py: pd.DataFrame) -> pd.DataFrame:
     """Python-level first passes: the fastest lazy C variant read through
     its view against the fastest pure-Python thunk, per case."""
-    from lazybench.pythunks import KINDS
-
     cold = py[~py.warm]
+    bases = base_variants()
     rows = []
     for (g, w, f), grp in cold.groupby(["generator", "workload", "fraction"],
                                        sort=False):
         python = grp[grp.variant.isin(KINDS)]
-        c_lazy = grp[~grp.variant.isin(KINDS) &
-                     ~grp.variant.str.startswith("eager")]
+        c_lazy = grp[~grp.variant.isin(KINDS) & ~grp.variant.isin(bases)]
         if python.empty or c_lazy.empty:
             continue
         best_py = python.sort_values("ns_per_touched_element").iloc[0]
@@ -302,13 +194,159 @@ def python_speedup_table(py: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _md(df: pd.DataFrame, floatfmt: str = ".3g", index: bool = True) -> str:
-    return df.to_markdown(floatfmt=floatfmt, index=index)
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """What a section shows: a paragraph, a table, or both."""
+    text: str = ""
+    table: pd.DataFrame | None = None
+    index: bool = False
+    floatfmt: str = ".3g"
+    terminal_columns: tuple[str, ...] | None = None   # None: all
 
 
-def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
-             plots: list[pathlib.Path]) -> str:
-    m = run.meta
+@dataclasses.dataclass(frozen=True)
+class Section:
+    title: str
+    build: Callable[[Frames], Part | None]    # None: nothing to show
+    terminal: bool = False                    # also printed after a run
+
+
+SECTIONS: list[Section] = []
+
+
+def section(title: str, terminal: bool = False
+            ) -> Callable[[Callable[[Frames], Part | None]],
+                          Callable[[Frames], Part | None]]:
+    """Register a report section: `build(frames)` returns its Part, or
+    None when the run has nothing for it.  Sections appear in the order
+    they are registered."""
+    def register(build: Callable[[Frames], Part | None]
+                 ) -> Callable[[Frames], Part | None]:
+        SECTIONS.append(Section(title, build, terminal))
+        return build
+    return register
+
+
+@section("Unavailable variants")
+def _unavailable(fr: Frames) -> Part | None:
+    gone = fr.run.meta.get("unavailable")
+    if not gone:
+        return None
+    return Part("\n".join(f"- `{u['variant']}`: {u['reason']}"
+                          for u in gone))
+
+
+@section("Floors (ns per operation)", terminal=True)
+def _floors(fr: Frames) -> Part | None:
+    return Part(table=fr.floors, floatfmt=".1f",
+                terminal_columns=("floor", "ns_per_op", "what"))
+
+
+def _summary(level: levels.Level, warm: bool) -> Callable[[Frames],
+                                                          Part | None]:
+    def build(fr: Frames) -> Part | None:
+        df = fr.level(level.key)
+        if df.empty or (warm and not df.warm.any()):
+            return None
+        text = level.note.format(n=int(df.n.iloc[0])) if not warm else ""
+        return Part(text, summary_table(df, warm=warm).reset_index())
+    return build
+
+
+for _level in levels.LEVELS.values():
+    section(f"ns per touched element, {_level.title}, first pass",
+            terminal=True)(_summary(_level, warm=False))
+    section(f"ns per touched element, {_level.title}, warm pass over "
+            "evaluated elements")(_summary(_level, warm=True))
+
+
+@section("sigsegv-redirect per fault")
+def _redirect(fr: Frames) -> Part | None:
+    table = redirect_table(fr.level("c"), fr.floors)
+    if table.empty:
+        return None
+    return Part("sigsegv-redirect single-steps the redirected instruction "
+                "and puts the handle back (a SIGTRAP per fault); "
+                "sigsegv-redirect-essay is the essay's handler, which leaves "
+                "the register moved and is safe only in the suite's own "
+                "loops. single_step_added_ns is the price of that safety.",
+                table)
+
+
+@section("Time per page against the sum of its parts")
+def _page_budget(fr: Frames) -> Part | None:
+    table = page_budget_table(fr.level("c"), fr.floors)
+    if table.empty:
+        return None
+    return Part("joint floor: the signal and the page's installation timed "
+                "together in a minimal handler (sigbus-copy), plus "
+                "page-compute.", table)
+
+
+@section("Fault-around (sequential scan)")
+def _fault_around(fr: Frames) -> Part | None:
+    table = fault_around_table(fr.level("c"))
+    return None if table.empty else Part(table=table)
+
+
+@section("uffd-sigbus at fault-around 16 against the least it can cost")
+def _sigbus_around(fr: Frames) -> Part | None:
+    table = sigbus_around_table(fr.level("c"), fr.floors)
+    if table.empty:
+        return None
+    return Part("least = floor uffdio-copy-16 + page-compute + "
+                "sigbus-uffd-roundtrip / 16 (per page).", table)
+
+
+@section("Lazy variants per touched page")
+def _lazy(fr: Frames) -> Part | None:
+    df = fr.level("c")
+    if df.empty:
+        return None
+    lazy = df[~df.variant.isin(base_variants())]
+    cols = ["variant", "generator", "workload", "fraction", "warm",
+            "fault_around", "ns_per_touched_page", "page_over_sigsegv_floor",
+            "page_over_mprotect_floor", "faults_per_touched_page",
+            "faults_per_access", "fault_over_sigsegv_floor",
+            "second_pass_faults", "max_nesting",
+            *(ratio_column(b) for b in base_variants())]
+    return Part(table=lazy[cols])
+
+
+@section("Counters (untimed verification pass)")
+def _counters(fr: Frames) -> Part | None:
+    df = fr.level("c")
+    if df.empty:
+        return None
+    cols = ["variant", "generator", "workload", "fraction", "warm",
+            "fault_around", "faults", "pages_materialised",
+            "elements_materialised", "generator_calls", "decodes",
+            "decode_hits", "decode_misses", "minor_faults",
+            "vol_ctx_switches", "invol_ctx_switches", "vol_ctx_per_fault",
+            "invol_ctx_per_fault", "build_ms"]
+    return Part(table=df[cols])
+
+
+@section("Best lazy C variant against the best Python thunk, from Python")
+def _python_speedup(fr: Frames) -> Part | None:
+    py = fr.level("python")
+    table = python_speedup_table(py) if not py.empty else py
+    if table.empty:
+        return None
+    return Part("Best by time per touched element of the pass. The build "
+                "columns spread the one-off cost of creating the array (all "
+                "n thunk objects for Python; the mappings for C; one "
+                "untimed measurement) over the touched elements.", table)
+
+
+def _built(fr: Frames) -> list[tuple[Section, Part]]:
+    return [(s, part) for s in SECTIONS
+            if (part := s.build(fr)) is not None]
+
+
+def markdown(fr: Frames, plots: list[pathlib.Path]) -> str:
+    m = fr.run.meta
     out = [f"# lazybench run `{m['name']}`", "",
            f"Profile `{m['profile']}`, {m['created']}, "
            f"{m['machine'].get('cpu_count')} CPUs, kernel "
@@ -317,83 +355,13 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
            "Times are pyperf medians of the C workload loop, divided by the "
            "elements (or distinct pages) the workload touched. Floors were "
            "measured in the same run.", ""]
-    if m.get("unavailable"):
-        out += ["## Unavailable variants", ""]
-        out += [f"- `{u['variant']}`: {u['reason']}" for u in m["unavailable"]]
-        out.append("")
-    out += ["## Floors", "", _md(floors, index=False), ""]
-    py = df[df.level == "python"] if not df.empty else df
-    df = df[df.level == "c"] if not df.empty else df
-    if not df.empty:
-        out += ["## Time per touched element (ns), first pass", "",
-                _md(summary_table(df).reset_index(), index=False), ""]
-        if df.warm.any():
-            out += ["## Time per touched element (ns), warm pass over "
-                    "evaluated elements", "",
-                    _md(summary_table(df, warm=True).reset_index(),
-                        index=False), ""]
-        redirect = redirect_table(df, floors)
-        if not redirect.empty:
-            out += ["## sigsegv-redirect per fault", "",
-                    "sigsegv-redirect single-steps the redirected "
-                    "instruction and puts the handle back (a SIGTRAP per "
-                    "fault); sigsegv-redirect-essay is the essay's handler, "
-                    "which leaves the register moved and is safe only in "
-                    "the suite's own loops. single_step_added_ns is the "
-                    "price of that safety.", "",
-                    _md(redirect, index=False), ""]
-        budget = page_budget_table(df, floors)
-        if not budget.empty:
-            out += ["## Time per page against the sum of its parts", "",
-                    "joint floor: the signal and the page's installation "
-                    "timed together in a minimal handler (sigbus-copy), "
-                    "plus page-compute.", "",
-                    _md(budget, index=False), ""]
-        around = fault_around_table(df)
-        if not around.empty:
-            out += ["## Fault-around (sequential scan)", "",
-                    _md(around, index=False), ""]
-        bound = sigbus_around_table(df, floors)
-        if not bound.empty:
-            out += ["## uffd-sigbus at fault-around 16 against the least "
-                    "it can cost", "",
-                    "least = floor uffdio-copy-16 + page-compute + "
-                    "sigbus-uffd-roundtrip / 16 (per page).", "",
-                    _md(bound, index=False), ""]
-        lazy = df[~df.variant.str.startswith("eager")]
-        cols = ["variant", "generator", "workload", "fraction", "warm",
-                "fault_around",
-                "ns_per_touched_page", "page_over_sigsegv_floor",
-                "page_over_mprotect_floor", "faults_per_touched_page",
-                "faults_per_access", "fault_over_sigsegv_floor",
-                "second_pass_faults", "max_nesting", "x_eager",
-                "x_eager_handles"]
-        out += ["## Lazy variants per touched page", "",
-                _md(lazy[cols], index=False), ""]
-        cols = ["variant", "generator", "workload", "fraction", "warm",
-                "fault_around", "faults", "pages_materialised", "elements_materialised",
-                "generator_calls", "decodes", "decode_hits", "decode_misses",
-                "minor_faults", "vol_ctx_switches", "invol_ctx_switches",
-                "vol_ctx_per_fault", "invol_ctx_per_fault", "build_ms"]
-        out += ["## Counters (untimed verification pass)", "",
-                _md(df[cols], index=False), ""]
-    if not py.empty:
-        n = int(py.n.iloc[0])
-        out += ["## Time per touched element from Python (ns), first pass",
-                "", f"Read by a Python loop (`acc += get(i)`) over {n} "
-                "elements: C variants through their view (a memoryview, or "
-                "the core's element access where there is no flat memory), "
-                "and pure-Python thunks.", "",
-                _md(summary_table(py).reset_index(), index=False), ""]
-        speed = python_speedup_table(py)
-        if not speed.empty:
-            out += ["## Best lazy C variant against the best Python thunk, "
-                    "from Python", "",
-                    "Best by time per touched element of the pass. The "
-                    "build columns spread the one-off cost of creating the "
-                    "array (all n thunk objects for Python; the mappings "
-                    "for C; one untimed measurement) over the touched "
-                    "elements.", "", _md(speed, index=False), ""]
+    for sec, part in _built(fr):
+        out += [f"## {sec.title}", ""]
+        if part.text:
+            out += [part.text, ""]
+        if part.table is not None:
+            out += [part.table.to_markdown(floatfmt=part.floatfmt,
+                                           index=part.index), ""]
     if plots:
         out += ["## Plots", ""]
         out += [f"![{p.stem}]({p.as_posix()})" for p in plots]
@@ -401,18 +369,33 @@ def markdown(run: RunData, df: pd.DataFrame, floors: pd.DataFrame,
     return "\n".join(out)
 
 
-def write_report(run: RunData) -> list[pathlib.Path]:
-    """(Re)write the CSVs, plots and Markdown report of a run folder."""
+def terminal(fr: Frames) -> str:
+    """The sections marked for the terminal, as plain text tables."""
+    out = []
+    for sec, part in _built(fr):
+        if not sec.terminal or part.table is None:
+            continue
+        table = part.table
+        if part.terminal_columns:
+            table = table[list(part.terminal_columns)]
+        fmt = part.floatfmt
+        out += ["", f"{sec.title}:", table.to_string(
+            index=part.index, float_format=lambda v, f=fmt: format(v, f))]
+    return "\n".join(out)
+
+
+def write_report(run: RunData) -> tuple[Frames, list[pathlib.Path]]:
+    """(Re)write the CSVs, plots and Markdown report of a run folder;
+    returns the frames they were made from and the files written."""
     from lazybench import plots as plotting
 
-    df = cases_frame(run)
-    floors = floors_frame(run)
+    fr = Frames.of(run)
     folder = run.folder
-    atomic_write(folder / CSV_FILE, df.to_csv(index=False).encode())
-    atomic_write(folder / FLOORS_CSV_FILE, floors.to_csv(index=False).encode())
-    pngs = plotting.write_plots(df, folder)
+    atomic_write(folder / CSV_FILE, fr.cases.to_csv(index=False).encode())
+    atomic_write(folder / FLOORS_CSV_FILE,
+                 fr.floors.to_csv(index=False).encode())
+    pngs = plotting.write_plots(fr.cases, folder)
     rel = [p.relative_to(folder) for p in pngs]
-    atomic_write(folder / REPORT_FILE,
-                 markdown(run, df, floors, rel).encode())
-    return [folder / CSV_FILE, folder / FLOORS_CSV_FILE,
-            folder / REPORT_FILE, *pngs]
+    atomic_write(folder / REPORT_FILE, markdown(fr, rel).encode())
+    return fr, [folder / CSV_FILE, folder / FLOORS_CSV_FILE,
+                folder / REPORT_FILE, *pngs]

@@ -11,46 +11,30 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Callable, Sequence
+from typing import Callable
 
 import psutil
 import pyperf
 
-from lazybench import core, pylevel
-from lazybench.suite import FLOOR_INNER_LOOPS, Case
+from lazybench import core, levels
+from lazybench.case import Case, Subject
+from lazybench.suite import FLOOR_INNER_LOOPS, Plan
 
-_arrays: dict[Case, core.LazyArray] = {}
-_targets: dict[Case, tuple[pylevel.Target, Sequence[int]]] = {}
+_subjects: dict[Case, Subject] = {}
 
 
-def _array(case: Case) -> core.LazyArray:
-    arr = _arrays.get(case)
-    if arr is None:
-        arr = core.LazyArray(case.variant, case.n, case.generator,
-                             case.spin, case.seed, case.fault_around)
+def _subject(case: Case) -> Subject:
+    subject = _subjects.get(case)
+    if subject is None:
+        subject = levels.open_case(case)
         if case.warm:                  # evaluate (and heal) once, untimed
-            arr.run(case.workload, case.fraction, case.seed)
-        _arrays[case] = arr
-    return arr
-
-
-def _target(case: Case) -> tuple[pylevel.Target, Sequence[int]]:
-    got = _targets.get(case)
-    if got is None:
-        target, idx = pylevel.for_case(case)
-        if case.warm:
-            target.run(idx)
-        got = _targets[case] = (target, idx)
-    return got
+            subject.run_pass()
+        _subjects[case] = subject
+    return subject
 
 
 def time_case(loops: int, case: Case) -> float:
-    if case.level == "python":
-        target, idx = _target(case)
-        return target.time(idx, loops, case.warm) / 1e9
-    result = _array(case).bench(case.workload, case.fraction, case.seed,
-                                loops, reset=not case.warm)
-    return result.elapsed_ns / 1e9
+    return _subject(case).time(loops) / 1e9
 
 
 def time_floor(loops: int, name: str) -> float:
@@ -72,35 +56,41 @@ def case_metadata(case: Case) -> dict[str, str | int | float]:
             "lazybench_level": case.level}
 
 
-def bench_all(runner: pyperf.Runner, floors: Sequence[str],
-              cases: Sequence[Case],
+def bench_all(runner: pyperf.Runner, plan: Plan,
               progress: Callable[[str], None] | None = None,
               ) -> list[pyperf.Benchmark]:
-    """Register every benchmark with pyperf, in a fixed order (workers find
-    their task by position).  Returns the finished benchmarks in the
-    managing process, nothing in a worker."""
+    """Register every benchmark of the plan with pyperf, in the plan's
+    order (workers find their task by position).  Returns the finished
+    benchmarks in the managing process, nothing in a worker; `progress`
+    hears each benchmark's name as it starts, in the managing process."""
     done: list[pyperf.Benchmark] = []
-    for name in floors:
+    worker = bool(runner.args and runner.args.worker)
+
+    def started(name: str) -> None:
+        if progress is not None and not worker:
+            progress(name)
+
+    for name in plan.floors:
+        started(floor_benchmark_name(name))
         bench = runner.bench_time_func(floor_benchmark_name(name), time_floor,
                                        name, inner_loops=FLOOR_INNER_LOOPS)
         if bench is not None:
             done.append(bench)
-    for case in cases:
+    for case in plan.cases:
+        started(case.name)
         bench = runner.bench_time_func(case.name, time_case, case,
                                        metadata=case_metadata(case))
         if bench is not None:
             done.append(bench)
-    for arr in _arrays.values():
-        arr.release()
-    _arrays.clear()
-    for target, _ in _targets.values():
-        target.release()
-    _targets.clear()
+    for subject in _subjects.values():
+        subject.release()
+    _subjects.clear()
     return done
 
 
-def bench_all_interruptible(runner: pyperf.Runner, floors: Sequence[str],
-                            cases: Sequence[Case]) -> list[pyperf.Benchmark]:
+def bench_all_interruptible(runner: pyperf.Runner, plan: Plan,
+                            progress: Callable[[str], None] | None = None,
+                            ) -> list[pyperf.Benchmark]:
     """bench_all in the managing process, stopped cleanly by Ctrl-C.
 
     A terminal sends SIGINT to the whole process group, so the workers got
@@ -115,7 +105,7 @@ def bench_all_interruptible(runner: pyperf.Runner, floors: Sequence[str],
     def manage() -> None:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            outcome.append(bench_all(runner, floors, cases))
+            outcome.append(bench_all(runner, plan, progress))
         except BaseException as exc:     # re-raised in the main thread
             outcome.append(exc)
         finally:

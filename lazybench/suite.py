@@ -1,15 +1,18 @@
-"""What a run measures: cases (variant x generator x workload x fraction),
-floors, and the profiles that choose them and pyperf's settings."""
+"""What a run measures: the profiles, and :func:`plan`, the one place
+that decides a run's cases (variant x generator x workload x fraction, at
+a level) and floors from a profile and the user's selection."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+from typing import Any
 
-from lazybench import core
+from lazybench import core, pylevel, pythunks
+from lazybench.case import DEFAULT_SPIN, Case
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.1, 1.0)
 DEFAULT_N = 1 << 17                      # 1 MiB of int64, 256 pages
-DEFAULT_SPIN = 100
-FLOOR_NAMES: tuple[str, ...] = tuple(core.FLOORS)
 FLOOR_INNER_LOOPS = 1000
 FAULT_AROUND: tuple[int, ...] = (4, 16)  # besides 1, on a sequential scan
 # Variants kept for one comparison each, on first passes of the
@@ -20,35 +23,6 @@ FAULT_AROUND: tuple[int, ...] = (4, 16)  # besides 1, on a sequential scan
 # element (about 10 us) for no new figure.
 COMPARISON_ONLY: frozenset[str] = frozenset({"sigsegv-redirect-nocache",
                                              "sigsegv-redirect-essay"})
-
-
-@dataclasses.dataclass(frozen=True)
-class Case:
-    variant: str
-    generator: str
-    workload: str
-    fraction: float
-    n: int
-    spin: int = DEFAULT_SPIN
-    seed: int = 1
-    warm: bool = False      # time a second pass over evaluated elements
-    fault_around: int = 1   # pages one fault materialises
-    level: str = "c"        # "c": the C workload loop; "python": pylevel
-
-    @property
-    def name(self) -> str:
-        name = (f"{self.variant}/{self.generator}/{self.workload}/"
-                f"{format_fraction(self.fraction)}")
-        if self.level == "python":
-            name = "py/" + name
-        if self.fault_around > 1:
-            name += f"/fa{self.fault_around}"
-        return name + "/warm" if self.warm else name
-
-    def reference(self) -> "Case":
-        """The eager case whose checksum this case must reproduce."""
-        return dataclasses.replace(self, variant="eager", warm=False,
-                                   fault_around=1, level="c")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,10 +66,6 @@ PROFILES: dict[str, Profile] = {
                      python_plan=(("hash", "random", 0.01),
                                   ("hash", "random", 1.0))),
 }
-
-
-def format_fraction(fraction: float) -> str:
-    return f"{fraction * 100:g}%"
 
 
 def case_n(generator: str, workload: str, n: int) -> int:
@@ -162,8 +132,131 @@ def build_python_cases(variants: tuple[str, ...],
     """Python-level cases: each planned (generator, workload, fraction)
     for every given variant (C variants and Python thunk kinds) that has
     it."""
-    from lazybench import pylevel
-
     return [Case(v, g, w, f, n, level="python")
             for g, w, f in plan for v in variants
             if pylevel.supports(v, g).available and v not in COMPARISON_ONLY]
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """What the user narrowed a profile to; None keeps the profile's."""
+    variants: tuple[str, ...] | None = None   # C variants and thunk kinds
+    generators: tuple[str, ...] | None = None
+    workloads: tuple[str, ...] | None = None
+    fractions: tuple[float, ...] | None = None
+    n: int | None = None
+    spin: int = DEFAULT_SPIN
+    python: bool = True             # the Python-level cases too
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything a run measures and how pyperf times it.  Made once, by
+    :func:`plan`; pyperf workers load the parent's plan (:meth:`load`)
+    instead of deriving their own."""
+    profile: Profile
+    cases: tuple[Case, ...]
+    floors: tuple[str, ...]
+    unavailable: tuple[core.Availability, ...] = ()
+
+    def benchmark_names(self) -> list[str]:
+        """pyperf's benchmarks, in the order they run."""
+        return [f"floor/{f}" for f in self.floors] + \
+            [c.name for c in self.cases]
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "profile": dataclasses.asdict(self.profile),
+            "cases": [c.to_dict() for c in self.cases],
+            "floors": list(self.floors),
+            "unavailable": [dataclasses.asdict(u) for u in self.unavailable],
+        })
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        data = json.loads(text)
+        prof = dict(data["profile"])
+        for key in ("generators", "workloads", "fractions",
+                    "per_element_generators"):
+            prof[key] = tuple(prof[key])
+        prof["python_plan"] = tuple(tuple(p) for p in prof["python_plan"])
+        return cls(Profile(**prof),
+                   tuple(Case.from_dict(c) for c in data["cases"]),
+                   tuple(data["floors"]),
+                   tuple(core.Availability(**u)
+                         for u in data["unavailable"]))
+
+    def save(self, path: "os.PathLike[str]") -> None:
+        with open(path, "w") as f:
+            f.write(self.to_json())
+
+    @classmethod
+    def load(cls, path: "os.PathLike[str]") -> "Plan":
+        with open(path) as f:
+            return cls.from_json(f.read())
+
+
+def _known(names: tuple[str, ...] | None, known: tuple[str, ...],
+           kind: str) -> tuple[str, ...] | None:
+    if names is not None:
+        for name in names:
+            if name not in known:
+                raise ValueError(f"unknown {kind} {name!r} (choose from "
+                                 f"{', '.join(known)})")
+    return names
+
+
+def check_size(n: int) -> None:
+    """Refuse sizes that cannot work before anything runs."""
+    if n > core.MAX_ELEMENTS:
+        raise ValueError(f"--elements {n} is above the core's limit of "
+                         f"{core.MAX_ELEMENTS}")
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    need = 8 * n * 3          # the eager reference, the case, the worker's
+    if need > memory // 2:
+        raise ValueError(f"--elements {n} needs about {need / 2**30:.1f} GiB "
+                         f"at once; this machine has "
+                         f"{memory / 2**30:.1f} GiB")
+
+
+def plan(profile: Profile | str = "default",
+         selection: Selection | None = None) -> Plan:
+    """The cases and floors of a run: the profile's, narrowed to the
+    selection, on the variants available here.  Unknown names and sizes
+    that cannot work raise ValueError with a one-line message."""
+    if isinstance(profile, str):
+        if profile not in PROFILES:
+            raise ValueError(f"unknown suite profile {profile!r} (choose "
+                             f"from {', '.join(PROFILES)})")
+        profile = PROFILES[profile]
+    sel = selection or Selection()
+    variants = _known(sel.variants, core.VARIANTS + pythunks.KINDS,
+                      "variant")
+    generators = _known(sel.generators, core.GENERATORS, "generator") \
+        or profile.generators
+    workloads = _known(sel.workloads, core.WORKLOADS, "workload") \
+        or profile.workloads
+    fractions = sel.fractions or profile.fractions
+    n = sel.n or profile.n
+    chosen, unavailable = [], []
+    for a in core.all_availability():
+        if variants is not None and a.variant not in variants:
+            continue
+        (chosen if a.available else unavailable).append(a)
+    check_size(n)
+    names = tuple(a.variant for a in chosen)
+    cases = build_cases(names, generators, workloads, fractions, n, sel.spin,
+                        profile.per_element_generators, profile.warm,
+                        profile.fault_around)
+    if sel.python:
+        kinds = tuple(k for k in pythunks.KINDS
+                      if variants is None or k in variants)
+        python_plan = tuple(
+            (g, w, f) for g, w, f in profile.python_plan
+            if (sel.generators is None or g in generators)
+            and (sel.workloads is None or w in workloads)
+            and (sel.fractions is None or f in fractions))
+        cases += build_python_cases(names + kinds, python_plan,
+                                    min(n, profile.python_n))
+    floors = tuple(f for f in core.FLOORS if core.floor_available(f))
+    return Plan(profile, tuple(cases), floors, tuple(unavailable))

@@ -8,13 +8,11 @@ array to count what a warm pass costs in faults.
 """
 from __future__ import annotations
 
-import dataclasses
 import resource
-import time
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
-from lazybench import core, pylevel, pyworkloads
-from lazybench.suite import Case
+from lazybench import core, levels
+from lazybench.case import Case, Subject
 
 RUSAGE_FIELDS = ("ru_minflt", "ru_majflt", "ru_nvcsw", "ru_nivcsw")
 
@@ -53,51 +51,7 @@ class References:
         self._arrays.clear()
 
 
-class _Subject(Protocol):
-    """What verification drives: a pass that returns its checksum, and
-    the counters since they were last cleared."""
-
-    def run_pass(self) -> int: ...
-
-    def counters(self) -> dict[str, int]: ...
-
-    def clear_counters(self) -> None: ...
-
-
-class _CArray:
-    """A C-level case: the workload loop in C."""
-
-    def __init__(self, arr: core.LazyArray, case: Case) -> None:
-        self.arr, self.case = arr, case
-
-    def run_pass(self) -> int:
-        c = self.case
-        return self.arr.run(c.workload, c.fraction, c.seed).checksum
-
-    def counters(self) -> dict[str, int]:
-        return dataclasses.asdict(self.arr.counters())
-
-    def clear_counters(self) -> None:
-        self.arr.clear_counters()
-
-
-class _PyTarget:
-    """A Python-level case: the Python loop over the case's indices."""
-
-    def __init__(self, target: pylevel.Target, idx: Sequence[int]) -> None:
-        self.target, self.idx = target, idx
-
-    def run_pass(self) -> int:
-        return self.target.run(self.idx)
-
-    def counters(self) -> dict[str, int]:
-        return self.target.counters()
-
-    def clear_counters(self) -> None:
-        self.target.clear_counters()
-
-
-def _passes(case: Case, subject: _Subject, expected: int) -> dict[str, Any]:
+def _passes(case: Case, subject: Subject, expected: int) -> dict[str, Any]:
     """A first pass on the fresh array (with its counters and rusage) and
     a second over the evaluated one, both checked against `expected`."""
     subject.clear_counters()
@@ -118,33 +72,18 @@ def _passes(case: Case, subject: _Subject, expected: int) -> dict[str, Any]:
 
 
 def verify_case(case: Case, refs: References) -> dict[str, Any]:
-    """Run the case's passes on a fresh array; Python-level cases are
-    checked against the C eager checksum too."""
+    """Run the case's passes on a fresh array, checked against the C eager
+    checksum (Python-level cases too)."""
     expected = refs.checksum(case)
-    record: dict[str, Any] = {"name": case.name,
-                              "case": dataclasses.asdict(case)}
-    if case.level == "python":
-        # the indices first: build_ns times building the array alone
-        idx = pyworkloads.indices(case.workload, case.n, case.fraction,
-                                  case.seed, core.PAGE_ELEMENTS)
-        t0 = time.perf_counter_ns()
-        target = pylevel.Target(case.variant, case.n, case.generator,
-                                case.seed, case.spin)
-        record["build_ns"] = time.perf_counter_ns() - t0
-        record["accesses"] = len(idx)
-        record["touched_pages"] = len({i // core.PAGE_ELEMENTS for i in idx})
-        try:
-            record.update(_passes(case, _PyTarget(target, idx), expected))
-        finally:
-            target.release()
-        return record
-    t0 = time.perf_counter_ns()
-    with core.LazyArray(case.variant, case.n, case.generator, case.spin,
-                        case.seed, case.fault_around) as arr:
-        record["build_ns"] = time.perf_counter_ns() - t0
-        fp = arr.footprint(case.workload, case.fraction, case.seed)
-        record["accesses"], record["touched_pages"] = fp.accesses, fp.pages
-        record.update(_passes(case, _CArray(arr, case), expected))
+    subject = levels.open_case(case)
+    try:
+        record: dict[str, Any] = {
+            "name": case.name, "case": case.to_dict(),
+            "build_ns": subject.build_ns, "accesses": subject.accesses,
+            "touched_pages": subject.touched_pages}
+        record.update(_passes(case, subject, expected))
+    finally:
+        subject.release()
     return record
 
 

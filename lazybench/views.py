@@ -54,18 +54,25 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from typing import TYPE_CHECKING, Any, Iterator, Union, overload
+from typing import Any, Iterator, Protocol, Union, overload
 
 from lazybench._core import ffi, lib
+from lazybench.errors import ArrayStateError, check
 
-if TYPE_CHECKING:
-    from lazybench.core import LazyArray
+
+class LazyArray(Protocol):
+    """What a view needs of :class:`lazybench.core.LazyArray`."""
+
+    variant: str
+    n: int
+
+    def _hold(self) -> Any: ...
 
 
 class ElementView:
     """Read-only sequence of int for variants without flat memory."""
 
-    def __init__(self, array: "LazyArray", ptr: Any, owner: Any) -> None:
+    def __init__(self, array: LazyArray, ptr: Any, owner: Any) -> None:
         self._owner = owner          # keeps the C array alive; owner.ptr
         self._variant = array.variant
         self._n = array.n
@@ -78,14 +85,10 @@ class ElementView:
         """The array's owner, held by a read for its duration."""
         owner = self._owner
         if owner is None:
-            from lazybench.core import ArrayStateError
-
             raise ArrayStateError(f"view of a released {self._variant} array")
         rc = lib.lb_check(owner.ptr)       # inherited across fork()?
         if rc != lib.LB_OK:
-            from lazybench.core import _check
-
-            _check(rc, f"{self._variant} view")
+            check(rc, f"{self._variant} view")
         return owner
 
     def __len__(self) -> int:
@@ -127,7 +130,7 @@ class ElementView:
 View = Union[memoryview, ElementView]
 
 
-def open_view(array: "LazyArray", ptr: Any, owner: Any) -> View:
+def open_view(array: LazyArray, ptr: Any, owner: Any) -> View:
     address = lib.lb_view_address(ptr)
     if address == ffi.NULL:
         return ElementView(array, ptr, owner)
@@ -152,13 +155,11 @@ def invalidate(view: View) -> None:
 
 
 @contextlib.contextmanager
-def session(array: "LazyArray") -> Iterator[None]:
+def session(array: LazyArray) -> Iterator[None]:
     """Prepare this thread to take the array's faults from Python reads:
     the core's signal stack, decoder and CPU placement (see module doc)."""
-    from lazybench.core import _check
-
     owner = array._hold()            # held until the session ends
-    _check(lib.lb_view_enter(owner.ptr), f"{array.variant} view session")
+    check(lib.lb_view_enter(owner.ptr), f"{array.variant} view session")
     try:
         yield
     finally:

@@ -14,9 +14,10 @@ from typing import Any, Callable
 
 import pandas as pd
 import psutil
+import pyperf
 import pytest
 
-from lazybench import core
+from lazybench import core, suite
 
 from conftest import run_cli
 
@@ -218,7 +219,14 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
     assert (floors.ns_per_op > 0).all()
     report = (folder / "report.md").read_text()
     assert "![time_per_element_hash](plots/time_per_element_hash.png)" in report
-    assert "## Time per touched element from Python" in report
+    assert "## ns per touched element, read from Python, first pass" in report
+    # the workers timed the plan the parent stored, case for case
+    plan = suite.Plan.load(folder / "plan.json")
+    meta = json.loads((folder / "run.json").read_text())
+    assert [c.name for c in plan.cases] == [r["name"] for r in meta["cases"]]
+    assert plan.benchmark_names() == [
+        b.get_name() for b in pyperf.BenchmarkSuite.load(
+            str(folder / "pyperf.json")).get_benchmarks()]
     assert "## Best lazy C variant against the best Python thunk" in report
     assert not (small_run / "baseline").exists()
     raw = (folder / "pyperf.json").read_text()

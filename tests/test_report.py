@@ -6,7 +6,7 @@ import pathlib
 import pandas as pd
 import pytest
 
-from lazybench import report, results
+from lazybench import frames, report, results
 
 BASELINE = pathlib.Path(__file__).resolve().parent.parent / "results" / \
     "baseline"
@@ -14,7 +14,7 @@ BASELINE = pathlib.Path(__file__).resolve().parent.parent / "results" / \
 
 @pytest.fixture(scope="module")
 def frame() -> pd.DataFrame:
-    return report.cases_frame(results.load_run(BASELINE))
+    return frames.Frames.of(results.load_run(BASELINE)).cases
 
 
 def test_summary_cells_are_rows_of_one_level(frame: pd.DataFrame) -> None:

@@ -1,0 +1,74 @@
+"""One case of a run, and the protocol every level implements.
+
+A case is (variant, generator, workload, touched fraction) at a level: the
+C workload loop (``"c"``) or a Python loop reading a view or a Python thunk
+(``"python"``).  A level builds a fresh array for a case as a
+:class:`Subject`, the small protocol verification and timing drive (see
+:mod:`lazybench.levels`, the one place that dispatches on the level).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+DEFAULT_SPIN = 100
+# Benchmark names of each level's cases start with its prefix.
+LEVEL_PREFIX: dict[str, str] = {"c": "", "python": "py/"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    variant: str
+    generator: str
+    workload: str
+    fraction: float
+    n: int
+    spin: int = DEFAULT_SPIN
+    seed: int = 1
+    warm: bool = False      # time a second pass over evaluated elements
+    fault_around: int = 1   # pages one fault materialises
+    level: str = "c"        # a key of LEVEL_PREFIX
+
+    @property
+    def name(self) -> str:
+        name = (f"{self.variant}/{self.generator}/{self.workload}/"
+                f"{format_fraction(self.fraction)}")
+        name = LEVEL_PREFIX[self.level] + name
+        if self.fault_around > 1:
+            name += f"/fa{self.fault_around}"
+        return name + "/warm" if self.warm else name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Case":
+        return cls(**data)
+
+
+def format_fraction(fraction: float) -> str:
+    return f"{fraction * 100:g}%"
+
+
+class Subject(Protocol):
+    """A case's array, built fresh: what verification and timing drive."""
+
+    build_ns: int            # building the array, untimed in the passes
+    accesses: int            # element reads of one pass
+    touched_pages: int       # distinct pages those reads fall in
+
+    def run_pass(self) -> int:
+        """One pass of the workload; its checksum."""
+
+    def time(self, loops: int) -> int:
+        """Nanoseconds of `loops` passes, each on a fresh array unless the
+        case is warm (then over evaluated elements)."""
+
+    def counters(self) -> dict[str, int]:
+        """The core's counters since they were last cleared."""
+
+    def clear_counters(self) -> None: ...
+
+    def release(self) -> None: ...
+
+

@@ -1,0 +1,146 @@
+"""Tidy frames of a run, computed once per run: one row per case and one
+per floor.  Times are pyperf's medians of the per-loop workload time; every
+figure of the report is one cell of these frames (results.csv,
+floors.csv)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import pandas as pd
+
+from lazybench import core
+from lazybench.results import RunData
+
+
+def _stats(run: RunData, name: str) -> dict[str, float]:
+    bench = run.benchmark(name)
+    if bench is None or bench.get_nvalue() == 0:
+        return {"time_s": float("nan"), "time_mean_s": float("nan"),
+                "time_stdev_s": float("nan"), "values": 0}
+    values = bench.get_values()
+    return {"time_s": bench.median(), "time_mean_s": bench.mean(),
+            "time_stdev_s": bench.stdev() if len(values) > 1 else 0.0,
+            "values": len(values)}
+
+
+def floors_frame(run: RunData) -> pd.DataFrame:
+    rows = []
+    for name, text in run.meta.get("floors", {}).items():
+        s = _stats(run, f"floor/{name}")
+        rows.append({"floor": name, "ns_per_op": s["time_s"] * 1e9,
+                     "stdev_ns": s["time_stdev_s"] * 1e9,
+                     "values": s["values"], "what": text})
+    return pd.DataFrame(rows, columns=["floor", "ns_per_op", "stdev_ns",
+                                       "values", "what"])
+
+
+def floor_lookup(floors: pd.DataFrame) -> Callable[[str], float]:
+    """ns per operation of a floor of this run; NaN where it was not
+    measured (a refused kernel feature, an older run)."""
+    table = {str(k): float(v) for k, v in
+             floors.set_index("floor")["ns_per_op"].to_dict().items()}
+    return lambda name: table.get(name, float("nan"))
+
+
+def base_variants() -> tuple[str, ...]:
+    """Variants that compute everything first: every case gets its time
+    over theirs (columns x_<variant>)."""
+    return tuple(v for v in core.VARIANTS if core.variant_info(v).base)
+
+
+def ratio_column(base: str) -> str:
+    return "x_" + base.replace("-", "_")
+
+
+def cases_frame(run: RunData, floors: pd.DataFrame) -> pd.DataFrame:
+    floor = floor_lookup(floors)
+    rows: list[dict[str, Any]] = []
+    for rec in run.meta["cases"]:
+        case = rec["case"]
+        s = _stats(run, rec["name"])
+        warm = bool(case.get("warm", False))
+        # a warm case times second passes: its counters are the second's
+        c = rec["second_pass"] if warm else rec["counters"]
+        ru = ({k: float("nan") for k in rec["rusage"]} if warm
+              else rec["rusage"])
+        pages = max(rec["touched_pages"], 1)
+        ns = s["time_s"] * 1e9
+        rows.append({
+            "variant": case["variant"], "generator": case["generator"],
+            "workload": case["workload"], "fraction": case["fraction"],
+            "warm": warm, "level": case.get("level", "c"),
+            "fault_around": int(case.get("fault_around", 1)),
+            "n": case["n"], "accesses": rec["accesses"],
+            "touched_pages": rec["touched_pages"],
+            "time_s": s["time_s"], "time_stdev_s": s["time_stdev_s"],
+            "values": s["values"],
+            "ns_per_touched_element": ns / max(rec["accesses"], 1),
+            "ns_per_touched_page": ns / pages,
+            "faults": c["faults"],
+            "faults_per_touched_page": c["faults"] / pages,
+            "faults_per_access": c["faults"] / max(rec["accesses"], 1),
+            "second_pass_faults": rec["second_pass"]["faults"],
+            "pages_materialised": c["pages_materialised"],
+            "elements_materialised": c["elements_materialised"],
+            "generator_calls": c["generator_calls"],
+            "max_nesting": c["max_nesting"],
+            "decodes": c.get("decodes", 0),
+            "decode_hits": c.get("decode_hits", 0),
+            "decode_misses": c.get("decode_misses", 0),
+            "minor_faults": ru["minflt"],
+            "vol_ctx_switches": ru["nvcsw"],
+            "invol_ctx_switches": ru["nivcsw"],
+            "vol_ctx_per_fault":
+                ru["nvcsw"] / c["faults"] if c["faults"] else float("nan"),
+            "invol_ctx_per_fault":
+                ru["nivcsw"] / c["faults"] if c["faults"] else float("nan"),
+            "build_ms": rec["build_ns"] / 1e6,
+            "page_over_sigsegv_floor":
+                ns / pages / floor("sigsegv-roundtrip"),
+            "page_over_mprotect_floor":
+                ns / pages / floor("mprotect"),
+            "fault_over_sigsegv_floor":
+                ns / max(c["faults"], 1) /
+                floor("sigsegv-roundtrip")
+                if c["faults"] else float("nan"),
+        })
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    for base in base_variants():
+        df[ratio_column(base)] = _ratio_to(df, base)
+    return df
+
+
+def _ratio_to(df: pd.DataFrame, base: str) -> list[float]:
+    """ns per touched element over `base`'s for the same case."""
+    keys = ["level", "generator", "workload", "fraction", "warm"]
+    ref = df[(df.variant == base) & (df.fault_around == 1)] \
+        .set_index(keys)["ns_per_touched_element"]
+    return [row.ns_per_touched_element /
+            ref.get((row.level, row.generator, row.workload, row.fraction,
+                     row.warm), float("nan"))
+            for row in df.itertuples()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Frames:
+    """A run's frames, computed once: the report, the CSVs and the
+    terminal summary all read these."""
+    run: RunData
+    floors: pd.DataFrame
+    cases: pd.DataFrame
+
+    @classmethod
+    def of(cls, run: RunData) -> "Frames":
+        floors = floors_frame(run)
+        return cls(run, floors, cases_frame(run, floors))
+
+    def floor(self, name: str) -> float:
+        return floor_lookup(self.floors)(name)
+
+    def level(self, key: str) -> pd.DataFrame:
+        """The cases of one level (see lazybench.levels)."""
+        df = self.cases
+        return df[df.level == key] if not df.empty else df

@@ -1,0 +1,87 @@
+"""The levels a case runs at, and the one place that dispatches on them:
+:func:`open_case` builds a case's :class:`~lazybench.case.Subject` at its
+level, :func:`preflight` checks it can be built, :data:`LEVELS` holds
+what the reports say of each."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+from lazybench import core, pylevel
+from lazybench.case import LEVEL_PREFIX, Case, Subject
+
+
+class _CSubject:
+    """The C workload loop over a core array."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        t0 = time.perf_counter_ns()
+        self.arr = core.LazyArray(case.variant, case.n, case.generator,
+                                  case.spin, case.seed, case.fault_around)
+        self.build_ns = time.perf_counter_ns() - t0
+        fp = self.arr.footprint(case.workload, case.fraction, case.seed)
+        self.accesses, self.touched_pages = fp.accesses, fp.pages
+
+    def run_pass(self) -> int:
+        c = self.case
+        return self.arr.run(c.workload, c.fraction, c.seed).checksum
+
+    def time(self, loops: int) -> int:
+        c = self.case
+        return self.arr.bench(c.workload, c.fraction, c.seed, loops,
+                              reset=not c.warm).elapsed_ns
+
+    def counters(self) -> dict[str, int]:
+        return dataclasses.asdict(self.arr.counters())
+
+    def clear_counters(self) -> None:
+        self.arr.clear_counters()
+
+    def release(self) -> None:
+        self.arr.release()
+
+    @staticmethod
+    def preflight(case: Case) -> None:
+        """Create and release an array (computing nothing for a lazy
+        variant), so that a size the variant refuses is reported before
+        any work starts."""
+        if case.variant == "eager":           # BASE-CHECK
+            return
+        core.LazyArray(case.variant, case.n, case.generator).release()
+
+
+@dataclasses.dataclass(frozen=True)
+class Level:
+    key: str                                 # Case.level
+    title: str                               # what a pass times
+    open: Callable[[Case], Subject]
+    preflight: Callable[[Case], None]
+    plot_prefix: str = ""     # of its plot files
+    note: str = ""            # the report's note on its tables; {n}: size
+
+
+LEVELS: dict[str, Level] = {
+    "c": Level("c", "C workload loop", _CSubject, _CSubject.preflight),
+    "python": Level("python", "read from Python",
+                    pylevel.PySubject, pylevel.PySubject.preflight,
+                    "python_",
+                    "Read by a Python loop (`acc += get(i)`) over {n} "
+                    "elements: C variants through their view (a memoryview, "
+                    "or the core's element access where there is no flat "
+                    "memory), and pure-Python thunks."),
+}
+
+
+def open_case(case: Case) -> Subject:
+    """A fresh array for `case`, at its level."""
+    return LEVELS[case.level].open(case)
+
+
+def preflight(case: Case) -> None:
+    """Refuse, before any work, a case that cannot be built."""
+    LEVELS[case.level].preflight(case)
+
+
+assert set(LEVELS) == set(LEVEL_PREFIX)

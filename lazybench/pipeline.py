@@ -1,0 +1,160 @@
+"""Running a plan: verify every case against eager, time the floors and
+cases with pyperf, write the run folder and its report.
+
+The managing process makes the plan once and stores it in the run folder
+(``plan.json``); pyperf's workers are started with ``--plan`` on that file
+and time exactly its benchmarks, in its order, without deriving a plan of
+their own.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import platform
+import shutil
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import pyperf
+
+from lazybench import core, levels, report, results, runner, verify
+from lazybench.suite import Plan
+
+PLAN_FILE = "plan.json"
+# Environment the workers keep (pyperf gives them a minimal one).
+INHERITED_ENVIRON = ("PYTHONPATH", "LAZYBENCH_NO_USERFAULTFD")
+
+Progress = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """A written run: its folder, its tables, and the baseline it was
+    stored as (None unless asked)."""
+    path: pathlib.Path
+    frames: report.Frames
+    baseline: pathlib.Path | None
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def pyperf_runner(plan: Plan, plan_file: pathlib.Path) -> pyperf.Runner:
+    """pyperf's runner with the plan's settings; its workers run
+    ``python -m lazybench run --plan plan_file``."""
+    p = plan.profile
+    return pyperf.Runner(values=p.values, processes=p.processes,
+                         warmups=p.warmups, min_time=p.min_time,
+                         program_args=("-m", "lazybench", "run", "--plan",
+                                       str(plan_file)))
+
+
+def work(plan_file: pathlib.Path, pyperf_argv: Sequence[str]) -> None:
+    """A pyperf worker: time the benchmark pyperf asks for, of the
+    parent's plan."""
+    plan = Plan.load(plan_file)
+    bench_runner = pyperf_runner(plan, plan_file)
+    bench_runner.parse_args(list(pyperf_argv))
+    runner.bench_all(bench_runner, plan)
+
+
+def preflight(plan: Plan) -> None:
+    """Build and release one array per variant, level and size, so that a
+    size a variant refuses is reported before any work starts."""
+    seen = set()
+    for case in plan.cases:
+        key = (case.variant, case.n, case.level)
+        if key not in seen:
+            seen.add(key)
+            levels.preflight(case)
+
+
+def machine() -> dict[str, Any]:
+    from importlib import metadata
+
+    return {"kernel": platform.release(), "machine": platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "capstone": core.CAPSTONE_VERSION,
+            "capstone_wheel": metadata.version("capstone"),
+            "pyperf": metadata.version("pyperf"),
+            "page_elements": core.PAGE_ELEMENTS,
+            "max_nesting": core.MAX_NESTING}
+
+
+def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
+        name: str | None = None, save_baseline: bool = False,
+        argv: Sequence[str] = (), progress: Progress | None = None,
+        ) -> Finished:
+    """Verify, time and write `plan` as a run folder under `results_dir`
+    (named `name`, or date-time-profile); also as the baseline when
+    `save_baseline`.  `argv` is recorded in run.json; `progress` hears the
+    name of each case verified and each benchmark timed."""
+    results.check_results_dir(results_dir)
+    preflight(plan)
+    profile = plan.profile
+    name = name or results.new_run_name(profile.name)
+    folder = results.RunFolder(results_dir, name)
+    try:
+        for u in plan.unavailable:
+            log(f"variant {u.variant} unavailable: {u.reason}")
+        started = time.monotonic()
+        log(f"verifying {len(plan.cases)} cases against eager ...")
+        records = verify.verify_all(plan.cases, progress)
+        log(f"timing {len(plan.floors)} floors and {len(plan.cases)} cases "
+            f"with pyperf ({profile.processes} processes x "
+            f"{profile.values} values) ...")
+        plan_file = folder.path / PLAN_FILE
+        plan.save(plan_file)
+        bench_runner = pyperf_runner(plan, plan_file)
+        pyperf_args = ["--quiet", "--timeout", "600"]
+        inherit = [v for v in INHERITED_ENVIRON if v in os.environ]
+        if inherit:
+            pyperf_args += ["--inherit-environ", ",".join(inherit)]
+        bench_runner.parse_args(pyperf_args)
+        benches = runner.bench_all_interruptible(bench_runner, plan,
+                                                 progress)
+        expected = plan.benchmark_names()
+        got = [b.get_name() for b in benches]
+        if got != expected:
+            missing = [n for n in expected if n not in got]
+            extra = [n for n in got if n not in expected]
+            raise core.LazyBenchError(
+                "pyperf workers measured other benchmarks than asked for "
+                f"(missing {missing[:3]}, unexpected {extra[:3]})")
+        meta = {
+            "format": results.FORMAT, "name": name, "profile": profile.name,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "duration_s": round(time.monotonic() - started, 1),
+            "argv": list(argv), "machine": machine(),
+            "floors": {f: core.FLOORS[f] for f in plan.floors},
+            "cases": records,
+            "unavailable": [dataclasses.asdict(u) for u in plan.unavailable],
+        }
+        results.write_run(folder.path, meta, pyperf.BenchmarkSuite(benches))
+        path = folder.commit()
+    except BaseException:
+        folder.discard()
+        raise
+    frames, _ = report.write_report(results.load_run(path))
+    baseline = store_baseline(path, results_dir) if save_baseline else None
+    return Finished(path, frames, baseline)
+
+
+def store_baseline(path: pathlib.Path,
+                   results_dir: pathlib.Path) -> pathlib.Path:
+    """Copy run folder `path` to results_dir/baseline, replacing the stored
+    baseline by renames (it is never left half written)."""
+    target = results_dir / results.BASELINE
+    staging = results_dir / f".{results.BASELINE}.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(path, staging)
+    old = results_dir / f".{results.BASELINE}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.rename(target, old)
+    os.rename(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
