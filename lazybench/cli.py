@@ -183,13 +183,15 @@ def cmd_report(folder: pathlib.Path) -> int:
 
 def cmd_run(args: argparse.Namespace, our_argv: list[str],
             pyperf_argv: list[str]) -> int:
-    from lazybench import pipeline, report, results, suite
-
     if pyperf_argv:                       # a pyperf worker: the parent's plan
+        from lazybench import runner
+
         if args.plan is None:
             raise UsageError("a pyperf worker needs --plan")
-        pipeline.work(args.plan, pyperf_argv)
+        runner.work(args.plan, pyperf_argv)
         return 0
+
+    from lazybench import pipeline, report, results, suite
     try:
         results.check_results_dir(args.results_dir)
     except results.ResultsError as exc:

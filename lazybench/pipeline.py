@@ -42,25 +42,6 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def pyperf_runner(plan: Plan, plan_file: pathlib.Path) -> pyperf.Runner:
-    """pyperf's runner with the plan's settings; its workers run
-    ``python -m lazybench run --plan plan_file``."""
-    p = plan.profile
-    return pyperf.Runner(values=p.values, processes=p.processes,
-                         warmups=p.warmups, min_time=p.min_time,
-                         program_args=("-m", "lazybench", "run", "--plan",
-                                       str(plan_file)))
-
-
-def work(plan_file: pathlib.Path, pyperf_argv: Sequence[str]) -> None:
-    """A pyperf worker: time the benchmark pyperf asks for, of the
-    parent's plan."""
-    plan = Plan.load(plan_file)
-    bench_runner = pyperf_runner(plan, plan_file)
-    bench_runner.parse_args(list(pyperf_argv))
-    runner.bench_all(bench_runner, plan)
-
-
 def preflight(plan: Plan) -> None:
     """Build and release one array per variant, level and size, so that a
     size a variant refuses is reported before any work starts."""
@@ -108,7 +89,7 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
             f"{profile.values} values) ...")
         plan_file = folder.path / PLAN_FILE
         plan.save(plan_file)
-        bench_runner = pyperf_runner(plan, plan_file)
+        bench_runner = runner.pyperf_runner(plan, plan_file)
         pyperf_args = ["--quiet", "--timeout", "600"]
         inherit = [v for v in INHERITED_ENVIRON if v in os.environ]
         if inherit:

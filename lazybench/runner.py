@@ -9,9 +9,10 @@ then times passes over the evaluated elements without resetting.
 """
 from __future__ import annotations
 
+import pathlib
 import signal
 import threading
-from typing import Callable
+from typing import Callable, Sequence
 
 import psutil
 import pyperf
@@ -86,6 +87,25 @@ def bench_all(runner: pyperf.Runner, plan: Plan,
         subject.release()
     _subjects.clear()
     return done
+
+
+def pyperf_runner(plan: Plan, plan_file: pathlib.Path) -> pyperf.Runner:
+    """pyperf's runner with the plan's settings; its workers run
+    ``python -m lazybench run --plan plan_file``."""
+    p = plan.profile
+    return pyperf.Runner(values=p.values, processes=p.processes,
+                         warmups=p.warmups, min_time=p.min_time,
+                         program_args=("-m", "lazybench", "run", "--plan",
+                                       str(plan_file)))
+
+
+def work(plan_file: pathlib.Path, pyperf_argv: Sequence[str]) -> None:
+    """A pyperf worker: time the benchmark pyperf asks for, of the
+    parent's plan."""
+    plan = Plan.load(plan_file)
+    bench_runner = pyperf_runner(plan, plan_file)
+    bench_runner.parse_args(list(pyperf_argv))
+    bench_all(bench_runner, plan)
 
 
 def bench_all_interruptible(runner: pyperf.Runner, plan: Plan,

@@ -39,8 +39,8 @@ class Profile:
     # Variants that fault once per element (granule 1) take a fault per
     # access, so the suite runs them with these generators only.
     per_element_generators: tuple[str, ...] = ("hash",)
-    warm: bool = True               # warm-pass twins at 100 % touched
-    fault_around: bool = True       # fault-around 4 and 16 twins
+    warm_twins: bool = True         # warm-pass twins at 100 % touched
+    fault_around_twins: bool = True  # fault-around 4 and 16 twins
     # Python-level cases: (generator, workload, fraction) read from Python
     # by every C variant's view and every Python thunk kind, at python_n.
     python_plan: tuple[tuple[str, str, float], ...] = ()
@@ -62,7 +62,8 @@ PROFILES: dict[str, Profile] = {
     # take over a second per value.
     "quick": Profile("quick", ("hash",), core.WORKLOADS, (0.01, 1.0),
                      DEFAULT_N // 4, processes=1, values=2, warmups=1,
-                     min_time=0.01, warm=False, fault_around=False,
+                     min_time=0.01, warm_twins=False,
+                     fault_around_twins=False,
                      python_plan=(("hash", "random", 0.01),
                                   ("hash", "random", 1.0))),
 }
@@ -105,7 +106,8 @@ def build_cases(variants: tuple[str, ...], generators: tuple[str, ...],
                 workloads: tuple[str, ...], fractions: tuple[float, ...],
                 n: int, spin: int = DEFAULT_SPIN,
                 per_element_generators: tuple[str, ...] = ("hash",),
-                warm: bool = True, fault_around: bool = True) -> list[Case]:
+                warm_twins: bool = True,
+                fault_around_twins: bool = True) -> list[Case]:
     """Every (generator, workload, fraction, variant), then a warm pass at
     the largest fraction for each (workload, variant) of the first
     generator (a warm pass reads evaluated values: the generator does not
@@ -117,9 +119,9 @@ def build_cases(variants: tuple[str, ...], generators: tuple[str, ...],
     top = [c for c in cases if c.fraction == max(fractions)
            and c.generator == generators[0]
            and c.variant not in COMPARISON_ONLY]
-    if warm:
+    if warm_twins:
         cases += [dataclasses.replace(c, warm=True) for c in top]
-    if fault_around:
+    if fault_around_twins:
         cases += [dataclasses.replace(c, fault_around=k) for c in top
                   for k in FAULT_AROUND
                   if c.workload == "seq" and core.has_fault_around(c.variant)]
@@ -246,8 +248,8 @@ def plan(profile: Profile | str = "default",
     check_size(n)
     names = tuple(a.variant for a in chosen)
     cases = build_cases(names, generators, workloads, fractions, n, sel.spin,
-                        profile.per_element_generators, profile.warm,
-                        profile.fault_around)
+                        profile.per_element_generators,
+                        profile.warm_twins, profile.fault_around_twins)
     if sel.python:
         kinds = tuple(k for k in pythunks.KINDS
                       if variants is None or k in variants)
