@@ -167,19 +167,16 @@ void lb_mappings(const lb_array *a, int64_t *array, int64_t *total,
 int lb_workload_footprint(const lb_array *a, const lb_workload *w,
                           int64_t *pages, int64_t *accesses);
 
-/* Floors, measured in the same run as the variants: each runs `iters`
- * operations and returns the elapsed nanoseconds (negative on error). */
-int64_t lb_floor_null_syscall(int64_t iters);
-int64_t lb_floor_mprotect(int64_t iters);
-int64_t lb_floor_sigsegv(int64_t iters);
-int64_t lb_floor_sigsegv_step(int64_t iters);
-int64_t lb_floor_sigbus_uffd(int64_t iters);
-int64_t lb_floor_sigbus_copy(int64_t iters);
-int64_t lb_floor_first_touch(int64_t iters);
-int64_t lb_floor_decode(int64_t iters);
-int64_t lb_floor_uffdio_copy(int64_t iters);
-int64_t lb_floor_uffdio_copy16(int64_t iters);  /* per page */
-int64_t lb_floor_page_compute(int64_t iters);
+/* Floors, measured in the same run as the variants (floors.c): the
+ * bare costs a variant's fault path is made of.  Floor k's name and
+ * description; 1 if it runs here, else 0 and the reason in `why`; and
+ * the total nanoseconds of `iters` operations of it (negative: an
+ * enum lb_status, the message in lb_last_error). */
+int lb_floor_count(void);
+const char *lb_floor_name(int floor);
+const char *lb_floor_what(int floor);
+int lb_floor_available(int floor, char *why, size_t len);
+int64_t lb_floor_run(int floor, int64_t iters);
 
 const char *lb_capstone_version(void);
 
