@@ -14,19 +14,11 @@
 size_t lb_page_size = 4096;
 int64_t lb_epp = 512;
 
+/* The registry, in the order of variants.h. */
 static const struct lb_variant_ops *const variants[] = {
-    &lb_variant_eager,
-    &lb_variant_eager_handles,
-    &lb_variant_swcheck,
-    &lb_variant_sigsegv_mprotect,
-    &lb_variant_sigsegv_redirect,
-    &lb_variant_sigsegv_redirect_heal,
-    &lb_variant_sigsegv_redirect_nocache,
-    &lb_variant_sigsegv_redirect_essay,
-    &lb_variant_uffd_sigbus,
-    &lb_variant_uffd_thread_same,
-    &lb_variant_uffd_thread_other,
-    &lb_variant_uffd_thread_unpinned,
+#define LB_VARIANT(id) &lb_variant_##id,
+#include "variants.h"
+#undef LB_VARIANT
 };
 #define NVARIANTS ((int)(sizeof variants / sizeof variants[0]))
 

@@ -370,15 +370,10 @@ static inline int64_t lb_swcheck_read(lb_array *a, int64_t i)
     return lb_swcheck_get(lb_swcheck_ref(a), i);
 }
 
-extern const struct lb_variant_ops lb_variant_eager;
-extern const struct lb_variant_ops lb_variant_swcheck;
-extern const struct lb_variant_ops lb_variant_eager_handles;
-extern const struct lb_variant_ops lb_variant_sigsegv_mprotect;
-extern const struct lb_variant_ops lb_variant_sigsegv_redirect;
-extern const struct lb_variant_ops lb_variant_uffd_sigbus;
-extern const struct lb_variant_ops lb_variant_uffd_thread_same;
-extern const struct lb_variant_ops lb_variant_uffd_thread_other;
-extern const struct lb_variant_ops lb_variant_uffd_thread_unpinned;
+/* Every variant's ops structure, from the list (variants.h). */
+#define LB_VARIANT(id) extern const struct lb_variant_ops lb_variant_##id;
+#include "variants.h"
+#undef LB_VARIANT
 
 /* userfaultfd helpers (uffd.c). */
 int lb_uffd_open(int features, char *why, size_t len);  /* fd or -1 */
@@ -406,8 +401,5 @@ int lb_uffd_fill_run(lb_array *a, int64_t page, int64_t last, char *scratch);
 void lb_uffd_abort_fill(lb_array *a, int64_t lo, int64_t hi);
 int lb_uffd_force(lb_array *a, int (*open_page)(lb_array *, int64_t));
 void lb_uffd_forked(lb_array *a);
-extern const struct lb_variant_ops lb_variant_sigsegv_redirect_heal;
-extern const struct lb_variant_ops lb_variant_sigsegv_redirect_nocache;
-extern const struct lb_variant_ops lb_variant_sigsegv_redirect_essay;
 
 #endif
