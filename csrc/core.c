@@ -717,6 +717,23 @@ int64_t lb_variant_granule(int v)
     return variants[v]->granule ? variants[v]->granule : lb_epp;
 }
 
+int lb_variant_base(int v)
+{
+    return v >= 0 && v < NVARIANTS && variants[v]->base;
+}
+
+const char *lb_variant_part(int v, int k)
+{
+    if (v < 0 || v >= NVARIANTS || k < 0 || k >= LB_MAX_PARTS)
+        return NULL;
+    return variants[v]->parts[k];
+}
+
+const char *lb_variant_joint_floor(int v)
+{
+    return (v >= 0 && v < NVARIANTS) ? variants[v]->joint_floor : NULL;
+}
+
 const char *lb_generator_name(int g)
 {
     return (g >= 0 && g < LB_GEN_COUNT) ? generator_names[g] : NULL;

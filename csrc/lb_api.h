@@ -92,6 +92,13 @@ int lb_variant_supports(int variant, const lb_params *params, char *why,
 int lb_variant_fault_around(int variant);
 /* Elements one fault materialises (a page, or one element). */
 int64_t lb_variant_granule(int variant);
+/* For the reports: 1 if the variant is a base for ratios (it computes
+ * everything before the workload runs); the k-th floor its fault path is
+ * made of (NULL past the last); the floor timing its signal and page
+ * installation together (NULL: none). */
+int lb_variant_base(int variant);
+const char *lb_variant_part(int variant, int k);
+const char *lb_variant_joint_floor(int variant);
 
 const char *lb_generator_name(int generator);
 const char *lb_workload_name(int kind);

@@ -27,6 +27,9 @@
 #define LB_SCRATCH_BYTES ((size_t)(LB_MAX_NEST + 1) * LB_MAX_FAULT_AROUND * 4096)
 
 
+/* Most floors a variant's fault path is declared to be made of. */
+#define LB_MAX_PARTS 4
+
 /* How a workload reaches element i of a variant. */
 enum lb_access {
     LB_ACCESS_FLAT = 0,     /* a->view[i]: plain loads, faults do the work */
@@ -44,6 +47,15 @@ struct lb_variant_ops {
     int64_t granule;             /* elements per fault; 0: a page */
     int flags;                   /* variant options, e.g. LB_REDIRECT_* */
     int fault_around;            /* honours lb_params.fault_around */
+    /* What the reports know of the variant (read through lb_variant_*):
+     * a base for ratios (it computes every element before the workload
+     * runs); the floors a page-granular variant's fault path is made of,
+     * in order (the signal, the installation, the computation; NULL
+     * ends the list); a floor that times its signal and installation
+     * together (NULL: none).  Floor names as in floors.c's table. */
+    int base;
+    const char *parts[LB_MAX_PARTS + 1];
+    const char *joint_floor;
     /* Refuse parameters the variant cannot run (NULL: accepts all). */
     int (*supports)(const lb_params *p, char *why, size_t len);
     /* Around every guarded call on this array (NULL: nothing). */

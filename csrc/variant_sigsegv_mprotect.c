@@ -375,4 +375,6 @@ const struct lb_variant_ops lb_variant_sigsegv_mprotect = {
     .abort_fill = mprot_abort_fill,
     .forked = mprot_forked,
     .fault_around = 1,
+    /* a fault: the signal, the mprotect that opens the page, its values */
+    .parts = {"sigsegv-roundtrip", "mprotect", "page-compute"},
 };

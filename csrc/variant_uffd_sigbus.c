@@ -77,4 +77,8 @@ const struct lb_variant_ops lb_variant_uffd_sigbus = {
     .release = sigbus_release,
     .abort_fill = lb_uffd_abort_fill,
     .forked = lb_uffd_forked,
+    /* a fault: the signal, the UFFDIO_COPY that installs the page, its
+     * values; and the signal resolved by the copy, timed together */
+    .parts = {"sigbus-uffd-roundtrip", "uffdio-copy", "page-compute"},
+    .joint_floor = "sigbus-copy",
 };

@@ -376,3 +376,31 @@ def floor_ns(name: str, iterations: int) -> int:
     if ns < 0:
         _check(ns, f"floor {name}")
     return ns
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantInfo:
+    """What the core declares about a variant, next to its code: elements
+    per fault, whether it honours fault-around, whether it is a base for
+    ratios (computes everything before the workload), the floors its
+    fault path is made of, in order, and the floor that times its signal
+    and installation together ("" if none)."""
+    name: str
+    granule: int
+    fault_around: bool
+    base: bool
+    parts: tuple[str, ...]
+    joint_floor: str
+
+
+def variant_info(name: str) -> VariantInfo:
+    v = _index(VARIANTS, name, "variant")
+    parts = []
+    while (part := lib.lb_variant_part(v, len(parts))) != ffi.NULL:
+        parts.append(ffi.string(part).decode())
+    joint = lib.lb_variant_joint_floor(v)
+    return VariantInfo(
+        name=name, granule=int(lib.lb_variant_granule(v)),
+        fault_around=bool(lib.lb_variant_fault_around(v)),
+        base=bool(lib.lb_variant_base(v)), parts=tuple(parts),
+        joint_floor="" if joint == ffi.NULL else ffi.string(joint).decode())
