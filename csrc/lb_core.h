@@ -66,8 +66,13 @@ struct lb_variant_ops {
     int (*reset)(lb_array *a);
     int (*force)(lb_array *a);
     void (*release)(lb_array *a);
-    /* Undo a fill interrupted by an error unwind (element range). */
-    void (*abort_fill)(lb_array *a, int64_t lo, int64_t hi);
+    /* Page-granular variants: make pages [first, last], computed into
+     * buf, readable in the array (lb_open_page calls it with the pages
+     * claimed, and publishes them after).  Async-signal-safe.  LB_OK, or
+     * a negative status with the message set by lb_set_error, never by
+     * lb_fail: the core hands the pages back before it fails. */
+    int (*install)(lb_array *a, int64_t first, int64_t last,
+                   const char *buf);
     /* The address user code reads element i through (NULL: the default
      * for its access path; see lb_handle). */
     const void *(*handle)(const lb_array *a, int64_t i);
@@ -97,6 +102,11 @@ struct lb_array {
     size_t bytes;                  /* n * 8 rounded up to pages */
     int64_t npages;
     const int64_t *view;           /* LB_ACCESS_FLAT: what workloads read */
+    /* One LB_PAGE_* state word per granule (a page, or an element for
+     * element-granular variants): lazy, being filled, ready.  The core
+     * allocates it zeroed (all lazy) and hands ranges back to lazy when
+     * a fill is unwound; the eager variants leave it unused. */
+    uint8_t *state;
     int64_t *const *handles;       /* LB_ACCESS_HANDLES: the element list */
     void *priv;                    /* the variant's own state */
     struct lb_counters_atomic c;
@@ -171,8 +181,8 @@ struct lb_tstate *lb_tstate_peek(void);          /* never allocates */
 
 /* Materialise elements [lo, hi) of `a` into buf (buf[0] is element lo),
  * in ascending order.  Safe inside a signal handler.  Returns LB_OK or
- * LB_ELAZY with the thread's message set; on failure the range is handed
- * back with the variant's abort_fill. */
+ * LB_ELAZY with the thread's message set; on failure the range's state
+ * words are handed back (lazy). */
 int lb_fill_range(lb_array *a, int64_t lo, int64_t hi, int64_t *buf);
 /* Is element range [lo, hi) of `a` being filled by this thread? */
 int lb_filling_here(const lb_array *a, int64_t lo, int64_t hi);
@@ -213,21 +223,32 @@ void lb_fail(const char *msg, const char *detail);
 void lb_set_error(const char *msg, const char *detail);
 void lb_unwind_fills(struct lb_tstate *ts);
 
-/* State words, one per page or per element, shared by the variants. */
+/* State words (a->state), one per page or per element. */
 enum { LB_PAGE_LAZY = 0, LB_PAGE_FILLING = 1, LB_PAGE_READY = 2 };
 /* Claim `page` and, with fault-around k, up to k-1 lazy pages after it.
  * Returns the last page claimed, or -1 (with *seen, the page's state) when
  * `page` was not lazy. */
-int64_t lb_claim_run(lb_array *a, uint8_t *state, int64_t page,
-                     uint8_t *seen);
-void lb_set_pages(uint8_t *state, int64_t first, int64_t last, uint8_t to);
+int64_t lb_claim_run(lb_array *a, int64_t page, uint8_t *seen);
+void lb_set_states(lb_array *a, int64_t first, int64_t last, uint8_t to);
 /* `page` is being filled by another thread (or this one: a cycle, which
  * fails): wait until it is not.  LB_OK, or LB_ELAZY. */
-int lb_wait_page(lb_array *a, uint8_t *state, int64_t page);
-/* Evaluate element i into data[i] exactly once across threads (state[i]
- * is its LB_PAGE_* word); waits while another thread evaluates it.
+int lb_wait_page(lb_array *a, int64_t page);
+/* The materialisation of a page-granular variant, in one place.  Pages
+ * [page, last], claimed by this thread (lb_claim_run): compute them into
+ * this thread's buffer for its nesting level, count them, install them
+ * (ops->install), publish them (ready); on any failure hand them back
+ * (lazy) and fail.  Async-signal-safe.  LB_OK, or an error when there is
+ * no unwind point. */
+int lb_fill_pages(lb_array *a, int64_t page, int64_t last);
+/* A fault on `page`: claim and fill its run, or, when another thread is
+ * filling it, wait for that; nothing when it is ready. */
+int lb_open_page(lb_array *a, int64_t page);
+/* Open every page not ready yet, in order (a page-granular force). */
+int lb_force_pages(lb_array *a);
+/* Evaluate element i into data[i] exactly once across threads
+ * (a->state[i] is its word); waits while another thread evaluates it.
  * LB_OK, or an error when there is no unwind point. */
-int lb_force_element(lb_array *a, uint8_t *state, int64_t *data, int64_t i);
+int lb_force_element(lb_array *a, int64_t *data, int64_t i);
 
 int64_t lb_now_ns(void);                         /* CLOCK_MONOTONIC */
 
@@ -345,12 +366,9 @@ int lb_redirect_step(void *ucontext);
 int64_t lb_handle_load(const int64_t *h);
 int lb_in_handle_code(uintptr_t rip);
 
-/* swcheck (variant_swcheck.c): a state word per element, checked on every
- * read, as lazy runtimes do without hardware help. */
-struct lb_swcheck {
-    int64_t *data;
-    uint8_t *state;                /* LB_PAGE_* values, one per element */
-};
+/* swcheck (variant_swcheck.c): a state word per element (a->state),
+ * checked on every read, as lazy runtimes do without hardware help; the
+ * values are at a->priv. */
 int64_t lb_swcheck_force(lb_array *a, int64_t i);
 
 /* What a reader keeps in registers: the state and value arrays, and the
@@ -364,8 +382,7 @@ struct lb_thunk_ref {
 
 static inline struct lb_thunk_ref lb_swcheck_ref(lb_array *a)
 {
-    const struct lb_swcheck *s = a->priv;
-    struct lb_thunk_ref r = {a, s->state, s->data};
+    struct lb_thunk_ref r = {a, a->state, a->priv};
     return r;
 }
 
@@ -399,7 +416,6 @@ int lb_uffd_wake(int fd, void *start, size_t len);
 struct lb_uffd {
     int fd;
     char *region;
-    uint8_t *state;                /* LB_PAGE_* per page */
     int stopfd;                    /* uffd-thread: eventfd to stop it */
     pthread_t thread;
     int has_thread;
@@ -409,9 +425,8 @@ struct lb_uffd {
 int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out);
 void lb_uffd_destroy(lb_array *a, struct lb_uffd *u);
 int lb_uffd_reset(lb_array *a);
-int lb_uffd_fill_run(lb_array *a, int64_t page, int64_t last, char *scratch);
-void lb_uffd_abort_fill(lb_array *a, int64_t lo, int64_t hi);
-int lb_uffd_force(lb_array *a, int (*open_page)(lb_array *, int64_t));
+int lb_uffd_install(lb_array *a, int64_t first, int64_t last,
+                    const char *buf);
 void lb_uffd_forked(lb_array *a);
 
 #endif
