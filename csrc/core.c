@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 size_t lb_page_size = 4096;
+const uint64_t lb_golden = LB_GOLDEN;
 int64_t lb_epp = 512;
 
 /* The registry, in the order of variants.h. */
@@ -303,7 +304,7 @@ int64_t lb_read(lb_array *a, int64_t j)
     switch (a->ops->access) {
     case LB_ACCESS_HANDLES:
         return lb_handle_load(a->handles[j]);
-    case LB_ACCESS_THUNK:
+    case LB_ACCESS_SWCHECK:
         return lb_swcheck_read(a, j);
     case LB_ACCESS_FLAT:
     default:
@@ -775,7 +776,7 @@ int lb_variant_supports(int v, const lb_params *p, char *why, size_t len)
 
 int lb_variant_fault_around(int v)
 {
-    return v >= 0 && v < NVARIANTS && variants[v]->fault_around;
+    return v >= 0 && v < NVARIANTS && variants[v]->has_fault_around;
 }
 
 const char *lb_variant_no_handles(int v)
@@ -838,11 +839,6 @@ int64_t lb_max_spin(void)
     return LB_MAX_SPIN;
 }
 
-int64_t lb_length(const lb_array *a)
-{
-    return a->n;
-}
-
 int lb_create(int variant, const lb_params *params, lb_array **out)
 {
     struct lb_tstate *ts = lb_tstate_get();
@@ -865,7 +861,7 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
         return fail_status(LB_EINVAL,
                            "fault-around must be between 1 and 64 pages",
                            NULL);
-    if (params->fault_around > 1 && !variants[variant]->fault_around)
+    if (params->fault_around > 1 && !variants[variant]->has_fault_around)
         return fail_status(LB_EINVAL, variants[variant]->name,
                            " has no fault-around");
     char why[256] = "";

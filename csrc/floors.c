@@ -69,7 +69,7 @@ static int64_t time_per_page(int64_t iters, int prot, void (*op)(char *))
     return total;
 }
 
-static void open_page(char *page)
+static void unprotect_page(char *page)
 {
     mprotect(page, lb_page_size, PROT_READ);
 }
@@ -83,7 +83,7 @@ static void touch_page(char *page)
  * sigsegv-mprotect handler does for a sequential scan. */
 static int64_t floor_mprotect(int64_t iters)
 {
-    return time_per_page(iters, PROT_NONE, open_page);
+    return time_per_page(iters, PROT_NONE, unprotect_page);
 }
 
 /* First write to a fresh anonymous page (4 KiB pages, no THP). */

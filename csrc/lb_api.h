@@ -101,6 +101,9 @@ const char *lb_variant_part(int variant, int k);
 const char *lb_variant_joint_floor(int variant);
 
 const char *lb_generator_name(int generator);
+/* splitmix64's increment, which the hash generator and the random
+ * workload use (LB_GOLDEN in lb_core.h): for the Python versions. */
+extern const uint64_t lb_golden;
 const char *lb_workload_name(int kind);
 
 /* Life cycle.  All return LB_OK or a negative enum lb_status; the message
@@ -159,7 +162,6 @@ const char *lb_last_error(void);
 void lb_counters_read(const lb_array *a, lb_counters *out);
 void lb_counters_clear(lb_array *a);
 
-int64_t lb_length(const lb_array *a);
 int64_t lb_page_elements(void);      /* elements per page */
 int lb_max_nesting(void);            /* documented nested-fault depth */
 int64_t lb_max_elements(void);       /* largest n lb_create accepts */

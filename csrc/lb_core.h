@@ -34,7 +34,7 @@
 enum lb_access {
     LB_ACCESS_FLAT = 0,     /* a->view[i]: plain loads, faults do the work */
     LB_ACCESS_HANDLES = 1,  /* *a->handles[i]: a list of element addresses */
-    LB_ACCESS_THUNK = 2     /* lb_swcheck_read(a, i): a state check per read */
+    LB_ACCESS_SWCHECK = 2   /* lb_swcheck_read(a, i): a state check per read */
 };
 
 struct lb_variant_ops {
@@ -46,7 +46,7 @@ struct lb_variant_ops {
     int needs_step;              /* its handler single-steps (SIGTRAP) */
     int64_t granule;             /* elements per fault; 0: a page */
     int flags;                   /* variant options, e.g. LB_REDIRECT_* */
-    int fault_around;            /* honours lb_params.fault_around */
+    int has_fault_around;        /* honours lb_params.fault_around */
     /* What the reports know of the variant (read through lb_variant_*):
      * a base for ratios (it computes every element before the workload
      * runs); the floors a page-granular variant's fault path is made of,
@@ -67,7 +67,7 @@ struct lb_variant_ops {
     int (*force)(lb_array *a);
     void (*release)(lb_array *a);
     /* Page-granular variants: make pages [first, last], computed into
-     * buf, readable in the array (lb_open_page calls it with the pages
+     * buf, readable in the array (lb_fill_pages calls it with the pages
      * claimed, and publishes them after).  Async-signal-safe.  LB_OK, or
      * a negative status with the message set by lb_set_error, never by
      * lb_fail: the core hands the pages back before it fails. */
@@ -196,6 +196,10 @@ int64_t lb_read(lb_array *a, int64_t j);
 int64_t lb_generate(lb_array *a, int64_t i);
 int lb_generate_range(const lb_array *a, int64_t lo, int64_t hi,
                       int64_t *buf);
+/* splitmix64's increment (2^64 over the golden ratio): the random
+ * workload's stream steps by it, the hash generator scales the seed by
+ * it.  Python reads it as lib.lb_golden (pythunks.GOLDEN). */
+#define LB_GOLDEN 0x9e3779b97f4a7c15ULL
 /* splitmix64's finaliser: cheap, and every output bit depends on every
  * input bit, so a wrong index shows up in the checksum.  Inline: it is the
  * inner loop of the hash generator and of the random workload. */

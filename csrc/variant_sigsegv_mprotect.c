@@ -340,7 +340,7 @@ const struct lb_variant_ops lb_variant_sigsegv_mprotect = {
     .release = mprot_release,
     .install = mprot_install,
     .forked = mprot_forked,
-    .fault_around = 1,
+    .has_fault_around = 1,
     /* a fault: the signal, the mprotect that opens the page, its values */
     .parts = {"sigsegv-roundtrip", "mprotect", "page-compute"},
 };

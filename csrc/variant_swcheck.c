@@ -51,7 +51,7 @@ static void sw_release(lb_array *a)
 
 const struct lb_variant_ops lb_variant_swcheck = {
     .name = "swcheck",
-    .access = LB_ACCESS_THUNK,
+    .access = LB_ACCESS_SWCHECK,
     .granule = 1,
     .create = sw_create,
     .reset = sw_reset,

@@ -157,7 +157,7 @@ static void thread_release(lb_array *a)
     lb_uffd_destroy(a, u);
 }
 
-static void thread_enter(lb_array *a)
+static void pin_caller(lb_array *a)
 {
     struct lb_uffd *u = a->priv;
     struct lb_tstate *ts = lb_tstate_get();
@@ -168,7 +168,7 @@ static void thread_enter(lb_array *a)
     pin_self(u->caller_cpu);
 }
 
-static void thread_leave(lb_array *a)
+static void unpin_caller(lb_array *a)
 {
     struct lb_tstate *ts = lb_tstate_peek();
     (void)a;
@@ -208,11 +208,11 @@ static int available_other(char *why, size_t len)
 #define THREAD_OPS(NAME, AVAILABLE)                                            \
     {                                                                          \
         .name = NAME, .access = LB_ACCESS_FLAT, .signo = 0,                    \
-        .fault_around = 1, .available = AVAILABLE,                             \
+        .has_fault_around = 1, .available = AVAILABLE,                         \
         .supports = thread_supports, .create = thread_create,                  \
         .reset = thread_reset, .force = thread_force,                         \
         .release = thread_release, .install = lb_uffd_install,                 \
-        .enter = thread_enter, .leave = thread_leave,                          \
+        .enter = pin_caller, .leave = unpin_caller,                            \
         .forked = lb_uffd_forked,                                              \
     }
 

@@ -18,7 +18,7 @@ const char *lb_workload_name(int k)
 
 static inline uint64_t splitmix_next(uint64_t *s)
 {
-    *s += 0x9e3779b97f4a7c15ULL;
+    *s += LB_GOLDEN;
     return lb_mix64(*s);
 }
 
@@ -113,17 +113,18 @@ int lb_in_handle_code(uintptr_t rip)
 LB_DEFINE_WORKLOADS(handles, int64_t *const *, HANDLES_BASE, HANDLES_READ,
                     HANDLE_CODE)
 
-#define THUNK_BASE(a) lb_swcheck_ref((lb_array *)(a))
-#define THUNK_READ(base, i) lb_swcheck_get((base), (i))
-LB_DEFINE_WORKLOADS(thunk, struct lb_thunk_ref, THUNK_BASE, THUNK_READ, )
+#define SWCHECK_BASE(a) lb_swcheck_ref((lb_array *)(a))
+#define SWCHECK_READ(base, i) lb_swcheck_get((base), (i))
+LB_DEFINE_WORKLOADS(swcheck, struct lb_thunk_ref, SWCHECK_BASE, SWCHECK_READ,
+                    )
 
 static uint64_t run_any(const lb_array *a, const lb_workload *w, int64_t m)
 {
     switch (a->ops->access) {
     case LB_ACCESS_HANDLES:
         return run_handles(a, w, m);
-    case LB_ACCESS_THUNK:
-        return run_thunk(a, w, m);
+    case LB_ACCESS_SWCHECK:
+        return run_swcheck(a, w, m);
     case LB_ACCESS_FLAT:
     default:
         return run_flat(a, w, m);
