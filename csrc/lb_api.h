@@ -175,6 +175,12 @@ void lb_mappings(const lb_array *a, int64_t *array, int64_t *total,
 /* Distinct pages and elements a workload reads (computed, not timed). */
 int lb_workload_footprint(const lb_array *a, const lb_workload *w,
                           int64_t *pages, int64_t *accesses);
+/* The element indices the workload reads on an array of n elements, in
+ * its order, from the same loop the timed runs use: their number, written
+ * to out when cap is at least that (out NULL: only the number); or a
+ * negative enum lb_status. */
+int64_t lb_workload_indices(const lb_workload *w, int64_t n, int64_t *out,
+                            int64_t cap);
 
 /* Floors, measured in the same run as the variants (floors.c): the
  * bare costs a variant's fault path is made of.  Floor k's name and
