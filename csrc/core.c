@@ -12,21 +12,14 @@
 #include <unistd.h>
 
 size_t lb_page_size = 4096;
+const uint64_t lb_golden = LB_GOLDEN;
 int64_t lb_epp = 512;
 
+/* The registry, in the order of variants.h. */
 static const struct lb_variant_ops *const variants[] = {
-    &lb_variant_eager,
-    &lb_variant_eager_handles,
-    &lb_variant_swcheck,
-    &lb_variant_sigsegv_mprotect,
-    &lb_variant_sigsegv_redirect,
-    &lb_variant_sigsegv_redirect_heal,
-    &lb_variant_sigsegv_redirect_nocache,
-    &lb_variant_sigsegv_redirect_essay,
-    &lb_variant_uffd_sigbus,
-    &lb_variant_uffd_thread_same,
-    &lb_variant_uffd_thread_other,
-    &lb_variant_uffd_thread_unpinned,
+#define LB_VARIANT(id) &lb_variant_##id,
+#include "variants.h"
+#undef LB_VARIANT
 };
 #define NVARIANTS ((int)(sizeof variants / sizeof variants[0]))
 
@@ -178,12 +171,27 @@ const char *lb_last_error(void)
     return ts->err;
 }
 
+/* Elements per state word: a page, or the variant's granule. */
+static int64_t state_granule(const lb_array *a)
+{
+    return a->ops->granule ? a->ops->granule : lb_epp;
+}
+
+/* Hand elements [lo, hi) back: their state words go back to lazy, so the
+ * next access computes them again (a fill interrupted by an error). */
+static void abort_fill(lb_array *a, int64_t lo, int64_t hi)
+{
+    if (!a->state || hi <= lo)
+        return;
+    int64_t g = state_granule(a);
+    lb_set_states(a, lo / g, (hi - 1) / g, LB_PAGE_LAZY);
+}
+
 void lb_unwind_fills(struct lb_tstate *ts)
 {
     while (ts->depth > 0) {
         struct lb_fill *f = &ts->fills[--ts->depth];
-        if (f->a->ops->abort_fill)
-            f->a->ops->abort_fill(f->a, f->lo, f->hi);
+        abort_fill(f->a, f->lo, f->hi);
     }
 }
 
@@ -242,8 +250,7 @@ int lb_fill_range(lb_array *a, int64_t lo, int64_t hi, int64_t *buf)
     if (ts->depth >= LB_MAX_NEST) {
         /* The caller claimed [lo, hi) for this fill: give it back before
          * unwinding, since it is not on the fill stack yet. */
-        if (a->ops->abort_fill)
-            a->ops->abort_fill(a, lo, hi);
+        abort_fill(a, lo, hi);
         char num[24];
         lb_fmt_i64(num, sizeof num, LB_MAX_NEST);
         lb_fail("nested lazy evaluations exceed the supported depth of ",
@@ -297,7 +304,7 @@ int64_t lb_read(lb_array *a, int64_t j)
     switch (a->ops->access) {
     case LB_ACCESS_HANDLES:
         return lb_handle_load(a->handles[j]);
-    case LB_ACCESS_THUNK:
+    case LB_ACCESS_SWCHECK:
         return lb_swcheck_read(a, j);
     case LB_ACCESS_FLAT:
     default:
@@ -305,11 +312,11 @@ int64_t lb_read(lb_array *a, int64_t j)
     }
 }
 
-/* ---- page states ---------------------------------------------------- */
+/* ---- state words and the page path ----------------------------------- */
 
-int64_t lb_claim_run(lb_array *a, uint8_t *state, int64_t page,
-                     uint8_t *seen)
+int64_t lb_claim_run(lb_array *a, int64_t page, uint8_t *seen)
 {
+    uint8_t *state = a->state;
     uint8_t expect = LB_PAGE_LAZY;
     if (!__atomic_compare_exchange_n(&state[page], &expect, LB_PAGE_FILLING,
                                      0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
@@ -328,13 +335,13 @@ int64_t lb_claim_run(lb_array *a, uint8_t *state, int64_t page,
     return last;
 }
 
-void lb_set_pages(uint8_t *state, int64_t first, int64_t last, uint8_t to)
+void lb_set_states(lb_array *a, int64_t first, int64_t last, uint8_t to)
 {
     for (int64_t p = first; p <= last; p++)
-        __atomic_store_n(&state[p], to, __ATOMIC_RELEASE);
+        __atomic_store_n(&a->state[p], to, __ATOMIC_RELEASE);
 }
 
-int lb_wait_page(lb_array *a, uint8_t *state, int64_t page)
+int lb_wait_page(lb_array *a, int64_t page)
 {
     int64_t lo = page * lb_epp;
     int64_t hi = lo + lb_epp < a->n ? lo + lb_epp : a->n;
@@ -345,8 +352,66 @@ int lb_wait_page(lb_array *a, uint8_t *state, int64_t page)
     }
     /* Another thread computes it: wait until it is ready (or was given
      * back after an error, then the access is retried). */
-    while (__atomic_load_n(&state[page], __ATOMIC_ACQUIRE) == LB_PAGE_FILLING)
+    while (__atomic_load_n(&a->state[page], __ATOMIC_ACQUIRE) ==
+           LB_PAGE_FILLING)
         sched_yield();
+    return LB_OK;
+}
+
+int lb_fill_pages(lb_array *a, int64_t page, int64_t last)
+{
+    int64_t lo = page * lb_epp;
+    int64_t hi = (last + 1) * lb_epp < a->n ? (last + 1) * lb_epp : a->n;
+    uint64_t pages = (uint64_t)(last - page + 1);
+    struct lb_tstate *ts = lb_tstate_get();
+    char *buf = ts ? lb_scratch(ts, ts->depth) : NULL;
+    if (!buf) {
+        abort_fill(a, lo, hi);
+        lb_fail(a->ops->name, ": no buffer to compute the page in");
+        return LB_ENOMEM;
+    }
+    int rc = lb_fill_range(a, lo, hi, (int64_t *)buf);
+    if (rc) {
+        abort_fill(a, lo, hi);
+        return rc;
+    }
+    /* Counted before the installation: installing wakes or lets in
+     * other threads (UFFDIO_COPY wakes the faulting one), which may read
+     * the counters before this thread runs again. */
+    lb_count(&a->c.pages_materialised, pages);
+    lb_count(&a->c.elements_materialised, (uint64_t)(hi - lo));
+    rc = a->ops->install(a, page, last, buf);
+    if (rc) {
+        __atomic_sub_fetch(&a->c.pages_materialised, pages,
+                           __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&a->c.elements_materialised, (uint64_t)(hi - lo),
+                           __ATOMIC_RELAXED);
+        abort_fill(a, lo, hi);
+        lb_fail(lb_last_error(), NULL);
+        return rc;
+    }
+    lb_set_states(a, page, last, LB_PAGE_READY);
+    return LB_OK;
+}
+
+int lb_open_page(lb_array *a, int64_t page)
+{
+    uint8_t seen = LB_PAGE_LAZY;
+    int64_t last = lb_claim_run(a, page, &seen);
+    if (last >= 0)
+        return lb_fill_pages(a, page, last);
+    return seen == LB_PAGE_FILLING ? lb_wait_page(a, page) : LB_OK;
+}
+
+int lb_force_pages(lb_array *a)
+{
+    for (int64_t p = 0; p < a->npages; p++) {
+        if (__atomic_load_n(&a->state[p], __ATOMIC_ACQUIRE) == LB_PAGE_READY)
+            continue;
+        int rc = lb_open_page(a, p);
+        if (rc)
+            return rc;
+    }
     return LB_OK;
 }
 
@@ -376,8 +441,9 @@ static void count_element(lb_array *a)
     lb_count_max(&a->c.max_nesting, 1);  /* a plain load once it is 1 */
 }
 
-int lb_force_element(lb_array *a, uint8_t *state, int64_t *data, int64_t i)
+int lb_force_element(lb_array *a, int64_t *data, int64_t i)
 {
+    uint8_t *state = a->state;
     for (;;) {
         uint8_t expect = LB_PAGE_LAZY;
         if (__atomic_compare_exchange_n(&state[i], &expect, LB_PAGE_FILLING,
@@ -710,7 +776,7 @@ int lb_variant_supports(int v, const lb_params *p, char *why, size_t len)
 
 int lb_variant_fault_around(int v)
 {
-    return v >= 0 && v < NVARIANTS && variants[v]->fault_around;
+    return v >= 0 && v < NVARIANTS && variants[v]->has_fault_around;
 }
 
 const char *lb_variant_no_handles(int v)
@@ -723,6 +789,23 @@ int64_t lb_variant_granule(int v)
     if (v < 0 || v >= NVARIANTS)
         return 0;
     return variants[v]->granule ? variants[v]->granule : lb_epp;
+}
+
+int lb_variant_base(int v)
+{
+    return v >= 0 && v < NVARIANTS && variants[v]->base;
+}
+
+const char *lb_variant_part(int v, int k)
+{
+    if (v < 0 || v >= NVARIANTS || k < 0 || k >= LB_MAX_PARTS)
+        return NULL;
+    return variants[v]->parts[k];
+}
+
+const char *lb_variant_joint_floor(int v)
+{
+    return (v >= 0 && v < NVARIANTS) ? variants[v]->joint_floor : NULL;
 }
 
 const char *lb_generator_name(int g)
@@ -756,11 +839,6 @@ int64_t lb_max_spin(void)
     return LB_MAX_SPIN;
 }
 
-int64_t lb_length(const lb_array *a)
-{
-    return a->n;
-}
-
 int lb_create(int variant, const lb_params *params, lb_array **out)
 {
     struct lb_tstate *ts = lb_tstate_get();
@@ -783,7 +861,7 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
         return fail_status(LB_EINVAL,
                            "fault-around must be between 1 and 64 pages",
                            NULL);
-    if (params->fault_around > 1 && !variants[variant]->fault_around)
+    if (params->fault_around > 1 && !variants[variant]->has_fault_around)
         return fail_status(LB_EINVAL, variants[variant]->name,
                            " has no fault-around");
     char why[256] = "";
@@ -807,9 +885,16 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
     a->refs = LB_REF_CREATOR;
     a->magic = LB_MAGIC;
     a->gen = __atomic_load_n(&lb_fork_gen, __ATOMIC_RELAXED);
+    int64_t g = state_granule(a);
+    a->state = calloc((size_t)((a->n + g - 1) / g), 1);
+    if (!a->state) {
+        free(a);
+        return fail_status(LB_ENOMEM, "out of memory", NULL);
+    }
     int rc = a->ops->create(a);
     if (rc) {
         a->magic = 0;
+        free(a->state);
         free(a);
         return rc;
     }
@@ -869,6 +954,7 @@ static void array_free(lb_array *a)
     lb_fork_untrack(a);
     a->ops->release(a);
     a->magic = 0;
+    free(a->state);
     free(a);
 }
 

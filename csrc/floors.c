@@ -39,7 +39,7 @@ static int64_t time_null_syscall(int64_t iters)
     return lb_now_ns() - t0;
 }
 
-int64_t lb_floor_null_syscall(int64_t iters)
+static int64_t floor_null_syscall(int64_t iters)
 {
     return iters > 0 ? time_null_syscall(iters) : LB_EINVAL;
 }
@@ -69,7 +69,7 @@ static int64_t time_per_page(int64_t iters, int prot, void (*op)(char *))
     return total;
 }
 
-static void open_page(char *page)
+static void unprotect_page(char *page)
 {
     mprotect(page, lb_page_size, PROT_READ);
 }
@@ -81,13 +81,13 @@ static void touch_page(char *page)
 
 /* Opening one page of a PROT_NONE region, in ascending order: what the
  * sigsegv-mprotect handler does for a sequential scan. */
-int64_t lb_floor_mprotect(int64_t iters)
+static int64_t floor_mprotect(int64_t iters)
 {
-    return time_per_page(iters, PROT_NONE, open_page);
+    return time_per_page(iters, PROT_NONE, unprotect_page);
 }
 
 /* First write to a fresh anonymous page (4 KiB pages, no THP). */
-int64_t lb_floor_first_touch(int64_t iters)
+static int64_t floor_first_touch(int64_t iters)
 {
     return time_per_page(iters, PROT_READ | PROT_WRITE, touch_page);
 }
@@ -218,21 +218,21 @@ static int64_t sigsegv_floor(int64_t iters,
     return rc ? rc : ctx.ns;
 }
 
-int64_t lb_floor_sigsegv(int64_t iters)
+static int64_t floor_sigsegv(int64_t iters)
 {
     return sigsegv_floor(iters, bare_handler, NULL);
 }
 
 /* The fault, the load single-stepped against a readable word, and the
  * SIGTRAP that ends the step. */
-int64_t lb_floor_sigsegv_step(int64_t iters)
+static int64_t floor_sigsegv_step(int64_t iters)
 {
     return sigsegv_floor(iters, step_fault_handler, step_trap_handler);
 }
 
 /* Capstone's decode of one load (cs_disasm_iter with detail, plus the
  * operand analysis the redirect handler does), outside any signal. */
-int64_t lb_floor_decode(int64_t iters)
+static int64_t floor_decode(int64_t iters)
 {
     if (iters <= 0)
         return LB_EINVAL;
@@ -352,7 +352,7 @@ static int64_t sigbus_bare_chunk(int fd, char *region, int64_t pages,
 /* Bare SIGBUS round trip from a userfaultfd missing page registered with
  * UFFD_FEATURE_SIGBUS: the signal uffd-sigbus pays, with a handler that
  * only skips the load (the page stays missing, so every read faults). */
-int64_t lb_floor_sigbus_uffd(int64_t iters)
+static int64_t floor_sigbus_uffd(int64_t iters)
 {
     return over_missing_pages(iters, UFFD_FEATURE_SIGBUS, PROT_READ, 1,
                               sigbus_bare_chunk, 0);
@@ -360,28 +360,28 @@ int64_t lb_floor_sigbus_uffd(int64_t iters)
 
 /* SIGBUS from a userfaultfd missing page resolved in the handler by one
  * UFFDIO_COPY of a ready page, one fresh page per read. */
-int64_t lb_floor_sigbus_copy(int64_t iters)
+static int64_t floor_sigbus_copy(int64_t iters)
 {
     return over_missing_pages(iters, UFFD_FEATURE_SIGBUS, PROT_READ, 1,
                               sigbus_copy_chunk, 0);
 }
 
 /* UFFDIO_COPY of one page into a registered missing page, no fault. */
-int64_t lb_floor_uffdio_copy(int64_t iters)
+static int64_t floor_uffdio_copy(int64_t iters)
 {
     return time_uffdio_copy(iters, 1);
 }
 
 /* The same, 16 pages per UFFDIO_COPY (what fault-around 16 does); the
  * time is per page. */
-int64_t lb_floor_uffdio_copy16(int64_t iters)
+static int64_t floor_uffdio_copy16(int64_t iters)
 {
     return time_uffdio_copy(iters, 16);
 }
 
 /* Computing one page of the hash generator into a buffer: the work every
  * variant does per materialised page, without any fault. */
-int64_t lb_floor_page_compute(int64_t iters)
+static int64_t floor_page_compute(int64_t iters)
 {
     if (iters <= 0)
         return LB_EINVAL;
@@ -403,6 +403,95 @@ int64_t lb_floor_page_compute(int64_t iters)
     int64_t total = lb_now_ns() - t0;
     munmap(buf, lb_page_size);
     return total;
+}
+
+/* ---- the floor table ---------------------------------------------------
+ *
+ * One row per floor, in the order they are measured and reported: its
+ * name and description (both go into run.json as they are), the function
+ * that times `iters` operations and returns the total nanoseconds (or a
+ * negative LB_E* status), and what it needs from the system (NULL: runs
+ * anywhere; else the check, which gives the reason when it refuses).
+ * Adding a floor: write its function above and add its row here. */
+struct lb_floor {
+    const char *name;
+    const char *what;
+    int64_t (*run)(int64_t iters);
+    int (*available)(char *why, size_t len);
+};
+
+static const struct lb_floor floors[] = {
+    {"null-syscall", "a getppid() system call", floor_null_syscall, NULL},
+    {"mprotect", "mprotect() opening one page of a PROT_NONE region",
+     floor_mprotect, NULL},
+    {"sigsegv-roundtrip",
+     "SIGSEGV on a PROT_NONE page, handler skips the load", floor_sigsegv,
+     NULL},
+    {"sigsegv-step",
+     "SIGSEGV whose handler points the load at a readable word under the "
+     "trap flag, then the SIGTRAP that puts the register back (the least "
+     "a safe redirect costs)",
+     floor_sigsegv_step, NULL},
+    {"sigbus-uffd-roundtrip",
+     "SIGBUS from a userfaultfd missing page, handler skips the load",
+     floor_sigbus_uffd, lb_uffd_available},
+    {"sigbus-copy",
+     "SIGBUS from a userfaultfd missing page resolved by one UFFDIO_COPY of "
+     "a ready page in the handler",
+     floor_sigbus_copy, lb_uffd_available},
+    {"first-touch", "first write to a fresh anonymous 4 KiB page",
+     floor_first_touch, NULL},
+    {"decode", "Capstone decode of one load and its operand analysis",
+     floor_decode, NULL},
+    {"uffdio-copy", "UFFDIO_COPY of one page into a missing page, no fault",
+     floor_uffdio_copy, lb_uffd_available},
+    {"uffdio-copy-16", "UFFDIO_COPY of 16 pages at once, per page, no fault",
+     floor_uffdio_copy16, lb_uffd_available},
+    {"page-compute", "computing one page of the hash generator, no fault",
+     floor_page_compute, NULL},
+};
+#define NFLOORS ((int)(sizeof floors / sizeof floors[0]))
+
+int lb_floor_count(void)
+{
+    return NFLOORS;
+}
+
+const char *lb_floor_name(int floor)
+{
+    return (floor >= 0 && floor < NFLOORS) ? floors[floor].name : NULL;
+}
+
+const char *lb_floor_what(int floor)
+{
+    return (floor >= 0 && floor < NFLOORS) ? floors[floor].what : NULL;
+}
+
+int lb_floor_available(int floor, char *why, size_t len)
+{
+    if (floor < 0 || floor >= NFLOORS) {
+        lb_strlcpy(why, "unknown floor", len);
+        return 0;
+    }
+    return !floors[floor].available || floors[floor].available(why, len);
+}
+
+int64_t lb_floor_run(int floor, int64_t iters)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    ts->err[0] = 0;
+    if (floor < 0 || floor >= NFLOORS) {
+        lb_set_error("unknown floor", NULL);
+        return LB_EINVAL;
+    }
+    char why[256] = "";
+    if (!lb_floor_available(floor, why, sizeof why)) {
+        lb_set_error("floor unavailable: ", why);
+        return LB_EUNAVAIL;
+    }
+    return floors[floor].run(iters);
 }
 
 const char *lb_capstone_version(void)

@@ -3,7 +3,7 @@
 
 static int64_t gen_hash(const lb_array *a, int64_t i)
 {
-    return (int64_t)lb_mix64((uint64_t)i + a->p.seed * 0x9e3779b97f4a7c15ULL);
+    return (int64_t)lb_mix64((uint64_t)i + a->p.seed * LB_GOLDEN);
 }
 
 static int64_t gen_spin(const lb_array *a, int64_t i)

@@ -92,8 +92,18 @@ int lb_variant_supports(int variant, const lb_params *params, char *why,
 int lb_variant_fault_around(int variant);
 /* Elements one fault materialises (a page, or one element). */
 int64_t lb_variant_granule(int variant);
+/* For the reports: 1 if the variant is a base for ratios (it computes
+ * everything before the workload runs); the k-th floor its fault path is
+ * made of (NULL past the last); the floor timing its signal and page
+ * installation together (NULL: none). */
+int lb_variant_base(int variant);
+const char *lb_variant_part(int variant, int k);
+const char *lb_variant_joint_floor(int variant);
 
 const char *lb_generator_name(int generator);
+/* splitmix64's increment, which the hash generator and the random
+ * workload use (LB_GOLDEN in lb_core.h): for the Python versions. */
+extern const uint64_t lb_golden;
 const char *lb_workload_name(int kind);
 
 /* Life cycle.  All return LB_OK or a negative enum lb_status; the message
@@ -152,7 +162,6 @@ const char *lb_last_error(void);
 void lb_counters_read(const lb_array *a, lb_counters *out);
 void lb_counters_clear(lb_array *a);
 
-int64_t lb_length(const lb_array *a);
 int64_t lb_page_elements(void);      /* elements per page */
 int lb_max_nesting(void);            /* documented nested-fault depth */
 int64_t lb_max_elements(void);       /* largest n lb_create accepts */
@@ -166,20 +175,23 @@ void lb_mappings(const lb_array *a, int64_t *array, int64_t *total,
 /* Distinct pages and elements a workload reads (computed, not timed). */
 int lb_workload_footprint(const lb_array *a, const lb_workload *w,
                           int64_t *pages, int64_t *accesses);
+/* The element indices the workload reads on an array of n elements, in
+ * its order, from the same loop the timed runs use: their number, written
+ * to out when cap is at least that (out NULL: only the number); or a
+ * negative enum lb_status. */
+int64_t lb_workload_indices(const lb_workload *w, int64_t n, int64_t *out,
+                            int64_t cap);
 
-/* Floors, measured in the same run as the variants: each runs `iters`
- * operations and returns the elapsed nanoseconds (negative on error). */
-int64_t lb_floor_null_syscall(int64_t iters);
-int64_t lb_floor_mprotect(int64_t iters);
-int64_t lb_floor_sigsegv(int64_t iters);
-int64_t lb_floor_sigsegv_step(int64_t iters);
-int64_t lb_floor_sigbus_uffd(int64_t iters);
-int64_t lb_floor_sigbus_copy(int64_t iters);
-int64_t lb_floor_first_touch(int64_t iters);
-int64_t lb_floor_decode(int64_t iters);
-int64_t lb_floor_uffdio_copy(int64_t iters);
-int64_t lb_floor_uffdio_copy16(int64_t iters);  /* per page */
-int64_t lb_floor_page_compute(int64_t iters);
+/* Floors, measured in the same run as the variants (floors.c): the
+ * bare costs a variant's fault path is made of.  Floor k's name and
+ * description; 1 if it runs here, else 0 and the reason in `why`; and
+ * the total nanoseconds of `iters` operations of it (negative: an
+ * enum lb_status, the message in lb_last_error). */
+int lb_floor_count(void);
+const char *lb_floor_name(int floor);
+const char *lb_floor_what(int floor);
+int lb_floor_available(int floor, char *why, size_t len);
+int64_t lb_floor_run(int floor, int64_t iters);
 
 const char *lb_capstone_version(void);
 

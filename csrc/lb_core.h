@@ -27,11 +27,14 @@
 #define LB_SCRATCH_BYTES ((size_t)(LB_MAX_NEST + 1) * LB_MAX_FAULT_AROUND * 4096)
 
 
+/* Most floors a variant's fault path is declared to be made of. */
+#define LB_MAX_PARTS 4
+
 /* How a workload reaches element i of a variant. */
 enum lb_access {
     LB_ACCESS_FLAT = 0,     /* a->view[i]: plain loads, faults do the work */
     LB_ACCESS_HANDLES = 1,  /* *a->handles[i]: a list of element addresses */
-    LB_ACCESS_THUNK = 2     /* lb_swcheck_read(a, i): a state check per read */
+    LB_ACCESS_SWCHECK = 2   /* lb_swcheck_read(a, i): a state check per read */
 };
 
 struct lb_variant_ops {
@@ -43,7 +46,16 @@ struct lb_variant_ops {
     int needs_step;              /* its handler single-steps (SIGTRAP) */
     int64_t granule;             /* elements per fault; 0: a page */
     int flags;                   /* variant options, e.g. LB_REDIRECT_* */
-    int fault_around;            /* honours lb_params.fault_around */
+    int has_fault_around;        /* honours lb_params.fault_around */
+    /* What the reports know of the variant (read through lb_variant_*):
+     * a base for ratios (it computes every element before the workload
+     * runs); the floors a page-granular variant's fault path is made of,
+     * in order (the signal, the installation, the computation; NULL
+     * ends the list); a floor that times its signal and installation
+     * together (NULL: none).  Floor names as in floors.c's table. */
+    int base;
+    const char *parts[LB_MAX_PARTS + 1];
+    const char *joint_floor;
     /* Refuse parameters the variant cannot run (NULL: accepts all). */
     int (*supports)(const lb_params *p, char *why, size_t len);
     /* Around every guarded call on this array (NULL: nothing). */
@@ -54,8 +66,13 @@ struct lb_variant_ops {
     int (*reset)(lb_array *a);
     int (*force)(lb_array *a);
     void (*release)(lb_array *a);
-    /* Undo a fill interrupted by an error unwind (element range). */
-    void (*abort_fill)(lb_array *a, int64_t lo, int64_t hi);
+    /* Page-granular variants: make pages [first, last], computed into
+     * buf, readable in the array (lb_fill_pages calls it with the pages
+     * claimed, and publishes them after).  Async-signal-safe.  LB_OK, or
+     * a negative status with the message set by lb_set_error, never by
+     * lb_fail: the core hands the pages back before it fails. */
+    int (*install)(lb_array *a, int64_t first, int64_t last,
+                   const char *buf);
     /* The address user code reads element i through (NULL: the default
      * for its access path; see lb_handle). */
     const void *(*handle)(const lb_array *a, int64_t i);
@@ -85,6 +102,11 @@ struct lb_array {
     size_t bytes;                  /* n * 8 rounded up to pages */
     int64_t npages;
     const int64_t *view;           /* LB_ACCESS_FLAT: what workloads read */
+    /* One LB_PAGE_* state word per granule (a page, or an element for
+     * element-granular variants): lazy, being filled, ready.  The core
+     * allocates it zeroed (all lazy) and hands ranges back to lazy when
+     * a fill is unwound; the eager variants leave it unused. */
+    uint8_t *state;
     int64_t *const *handles;       /* LB_ACCESS_HANDLES: the element list */
     void *priv;                    /* the variant's own state */
     struct lb_counters_atomic c;
@@ -159,8 +181,8 @@ struct lb_tstate *lb_tstate_peek(void);          /* never allocates */
 
 /* Materialise elements [lo, hi) of `a` into buf (buf[0] is element lo),
  * in ascending order.  Safe inside a signal handler.  Returns LB_OK or
- * LB_ELAZY with the thread's message set; on failure the range is handed
- * back with the variant's abort_fill. */
+ * LB_ELAZY with the thread's message set; on failure the range's state
+ * words are handed back (lazy). */
 int lb_fill_range(lb_array *a, int64_t lo, int64_t hi, int64_t *buf);
 /* Is element range [lo, hi) of `a` being filled by this thread? */
 int lb_filling_here(const lb_array *a, int64_t lo, int64_t hi);
@@ -174,6 +196,10 @@ int64_t lb_read(lb_array *a, int64_t j);
 int64_t lb_generate(lb_array *a, int64_t i);
 int lb_generate_range(const lb_array *a, int64_t lo, int64_t hi,
                       int64_t *buf);
+/* splitmix64's increment (2^64 over the golden ratio): the random
+ * workload's stream steps by it, the hash generator scales the seed by
+ * it.  Python reads it as lib.lb_golden (pythunks.GOLDEN). */
+#define LB_GOLDEN 0x9e3779b97f4a7c15ULL
 /* splitmix64's finaliser: cheap, and every output bit depends on every
  * input bit, so a wrong index shows up in the checksum.  Inline: it is the
  * inner loop of the hash generator and of the random workload. */
@@ -201,21 +227,32 @@ void lb_fail(const char *msg, const char *detail);
 void lb_set_error(const char *msg, const char *detail);
 void lb_unwind_fills(struct lb_tstate *ts);
 
-/* State words, one per page or per element, shared by the variants. */
+/* State words (a->state), one per page or per element. */
 enum { LB_PAGE_LAZY = 0, LB_PAGE_FILLING = 1, LB_PAGE_READY = 2 };
 /* Claim `page` and, with fault-around k, up to k-1 lazy pages after it.
  * Returns the last page claimed, or -1 (with *seen, the page's state) when
  * `page` was not lazy. */
-int64_t lb_claim_run(lb_array *a, uint8_t *state, int64_t page,
-                     uint8_t *seen);
-void lb_set_pages(uint8_t *state, int64_t first, int64_t last, uint8_t to);
+int64_t lb_claim_run(lb_array *a, int64_t page, uint8_t *seen);
+void lb_set_states(lb_array *a, int64_t first, int64_t last, uint8_t to);
 /* `page` is being filled by another thread (or this one: a cycle, which
  * fails): wait until it is not.  LB_OK, or LB_ELAZY. */
-int lb_wait_page(lb_array *a, uint8_t *state, int64_t page);
-/* Evaluate element i into data[i] exactly once across threads (state[i]
- * is its LB_PAGE_* word); waits while another thread evaluates it.
+int lb_wait_page(lb_array *a, int64_t page);
+/* The materialisation of a page-granular variant, in one place.  Pages
+ * [page, last], claimed by this thread (lb_claim_run): compute them into
+ * this thread's buffer for its nesting level, count them, install them
+ * (ops->install), publish them (ready); on any failure hand them back
+ * (lazy) and fail.  Async-signal-safe.  LB_OK, or an error when there is
+ * no unwind point. */
+int lb_fill_pages(lb_array *a, int64_t page, int64_t last);
+/* A fault on `page`: claim and fill its run, or, when another thread is
+ * filling it, wait for that; nothing when it is ready. */
+int lb_open_page(lb_array *a, int64_t page);
+/* Open every page not ready yet, in order (a page-granular force). */
+int lb_force_pages(lb_array *a);
+/* Evaluate element i into data[i] exactly once across threads
+ * (a->state[i] is its word); waits while another thread evaluates it.
  * LB_OK, or an error when there is no unwind point. */
-int lb_force_element(lb_array *a, uint8_t *state, int64_t *data, int64_t i);
+int lb_force_element(lb_array *a, int64_t *data, int64_t i);
 
 int64_t lb_now_ns(void);                         /* CLOCK_MONOTONIC */
 
@@ -333,12 +370,9 @@ int lb_redirect_step(void *ucontext);
 int64_t lb_handle_load(const int64_t *h);
 int lb_in_handle_code(uintptr_t rip);
 
-/* swcheck (variant_swcheck.c): a state word per element, checked on every
- * read, as lazy runtimes do without hardware help. */
-struct lb_swcheck {
-    int64_t *data;
-    uint8_t *state;                /* LB_PAGE_* values, one per element */
-};
+/* swcheck (variant_swcheck.c): a state word per element (a->state),
+ * checked on every read, as lazy runtimes do without hardware help; the
+ * values are at a->priv. */
 int64_t lb_swcheck_force(lb_array *a, int64_t i);
 
 /* What a reader keeps in registers: the state and value arrays, and the
@@ -352,8 +386,7 @@ struct lb_thunk_ref {
 
 static inline struct lb_thunk_ref lb_swcheck_ref(lb_array *a)
 {
-    const struct lb_swcheck *s = a->priv;
-    struct lb_thunk_ref r = {a, s->state, s->data};
+    struct lb_thunk_ref r = {a, a->state, a->priv};
     return r;
 }
 
@@ -370,15 +403,10 @@ static inline int64_t lb_swcheck_read(lb_array *a, int64_t i)
     return lb_swcheck_get(lb_swcheck_ref(a), i);
 }
 
-extern const struct lb_variant_ops lb_variant_eager;
-extern const struct lb_variant_ops lb_variant_swcheck;
-extern const struct lb_variant_ops lb_variant_eager_handles;
-extern const struct lb_variant_ops lb_variant_sigsegv_mprotect;
-extern const struct lb_variant_ops lb_variant_sigsegv_redirect;
-extern const struct lb_variant_ops lb_variant_uffd_sigbus;
-extern const struct lb_variant_ops lb_variant_uffd_thread_same;
-extern const struct lb_variant_ops lb_variant_uffd_thread_other;
-extern const struct lb_variant_ops lb_variant_uffd_thread_unpinned;
+/* Every variant's ops structure, from the list (variants.h). */
+#define LB_VARIANT(id) extern const struct lb_variant_ops lb_variant_##id;
+#include "variants.h"
+#undef LB_VARIANT
 
 /* userfaultfd helpers (uffd.c). */
 int lb_uffd_open(int features, char *why, size_t len);  /* fd or -1 */
@@ -392,7 +420,6 @@ int lb_uffd_wake(int fd, void *start, size_t len);
 struct lb_uffd {
     int fd;
     char *region;
-    uint8_t *state;                /* LB_PAGE_* per page */
     int stopfd;                    /* uffd-thread: eventfd to stop it */
     pthread_t thread;
     int has_thread;
@@ -402,12 +429,8 @@ struct lb_uffd {
 int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out);
 void lb_uffd_destroy(lb_array *a, struct lb_uffd *u);
 int lb_uffd_reset(lb_array *a);
-int lb_uffd_fill_run(lb_array *a, int64_t page, int64_t last, char *scratch);
-void lb_uffd_abort_fill(lb_array *a, int64_t lo, int64_t hi);
-int lb_uffd_force(lb_array *a, int (*open_page)(lb_array *, int64_t));
+int lb_uffd_install(lb_array *a, int64_t first, int64_t last,
+                    const char *buf);
 void lb_uffd_forked(lb_array *a);
-extern const struct lb_variant_ops lb_variant_sigsegv_redirect_heal;
-extern const struct lb_variant_ops lb_variant_sigsegv_redirect_nocache;
-extern const struct lb_variant_ops lb_variant_sigsegv_redirect_essay;
 
 #endif

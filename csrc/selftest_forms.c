@@ -193,7 +193,7 @@ int lb_selftest_form(lb_array *a, int form, int reg, int64_t i,
         lb_set_error("no such instruction form for that register", NULL);
         return LB_EINVAL;
     }
-    if (a->ops->access == LB_ACCESS_THUNK) {
+    if (a->ops->access == LB_ACCESS_SWCHECK) {
         lb_set_error("this variant's elements have no address to load from",
                      NULL);
         return LB_EINVAL;

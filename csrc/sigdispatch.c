@@ -471,17 +471,17 @@ void lb_sig_unregister(int signo, lb_array *a)
 
 /* A thread registering a region while another forks: the child must not
  * inherit the lock taken. */
-static void fork_prepare(void)
+static void regions_fork_prepare(void)
 {
     pthread_mutex_lock(&reg_lock);
 }
 
-static void fork_parent(void)
+static void regions_fork_parent(void)
 {
     pthread_mutex_unlock(&reg_lock);
 }
 
-static void fork_child(void)
+static void regions_fork_child(void)
 {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     reg_lock = fresh;
@@ -489,7 +489,8 @@ static void fork_child(void)
 
 __attribute__((constructor)) static void sigdispatch_init(void)
 {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    pthread_atfork(regions_fork_prepare, regions_fork_parent,
+                   regions_fork_child);
 }
 
 int lb_sig_check(int signo)

@@ -111,13 +111,12 @@ int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out)
         return LB_ENOMEM;
     u->fd = -1;
     u->stopfd = -1;
-    u->state = calloc((size_t)a->npages, 1);
     /* Read-only: UFFDIO_COPY installs pages all the same, and a store to
      * a lazy element faults instead of overwriting it. */
     void *region = mmap(NULL, a->bytes, PROT_READ,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     u->region = region == MAP_FAILED ? NULL : region;
-    if (!u->state || !u->region) {
+    if (!u->region) {
         lb_uffd_destroy(a, u);
         lb_set_error("userfaultfd: cannot map the array", NULL);
         return LB_ENOMEM;
@@ -145,7 +144,6 @@ void lb_uffd_destroy(lb_array *a, struct lb_uffd *u)
         close(u->fd);
     if (u->region)
         munmap(u->region, a->bytes);
-    free(u->state);
     free(u);
 }
 
@@ -173,52 +171,21 @@ int lb_uffd_reset(lb_array *a)
         lb_set_error("userfaultfd: reset failed: ", strerror(errno));
         return LB_ESYS;
     }
-    memset(u->state, LB_PAGE_LAZY, (size_t)a->npages);
+    memset(a->state, LB_PAGE_LAZY, (size_t)a->npages);
     return LB_OK;
 }
 
-/* Compute pages [page, last] into `scratch` and install them with one
- * UFFDIO_COPY, which also wakes threads waiting on them.  Signal-safe. */
-int lb_uffd_fill_run(lb_array *a, int64_t page, int64_t last, char *scratch)
+/* The uffd variants' install step (lb_fill_pages): one UFFDIO_COPY of
+ * the computed pages, which also wakes threads waiting on them.
+ * Signal-safe. */
+int lb_uffd_install(lb_array *a, int64_t first, int64_t last,
+                    const char *buf)
 {
     struct lb_uffd *u = a->priv;
-    int64_t lo = page * lb_epp;
-    int64_t hi = (last + 1) * lb_epp < a->n ? (last + 1) * lb_epp : a->n;
-    int rc = lb_fill_range(a, lo, hi, (int64_t *)scratch);
-    if (rc) {
-        lb_set_pages(u->state, page, last, LB_PAGE_LAZY);
-        return rc;
-    }
-    /* Counted before the copy: the copy wakes the faulting thread, which
-     * may read the counters before this thread runs again. */
-    lb_count(&a->c.pages_materialised, (uint64_t)(last - page + 1));
-    lb_count(&a->c.elements_materialised, (uint64_t)(hi - lo));
-    int err = lb_uffd_copy(u->fd, u->region + page * lb_page_size, scratch,
-                           (size_t)(last - page + 1) * lb_page_size);
-    if (err) {
-        lb_set_pages(u->state, page, last, LB_PAGE_LAZY);
-        lb_fail("userfaultfd: UFFDIO_COPY failed", NULL);
+    if (lb_uffd_copy(u->fd, u->region + first * lb_page_size, buf,
+                     (size_t)(last - first + 1) * lb_page_size)) {
+        lb_set_error("userfaultfd: UFFDIO_COPY failed", NULL);
         return LB_ESYS;
-    }
-    lb_set_pages(u->state, page, last, LB_PAGE_READY);
-    return LB_OK;
-}
-
-void lb_uffd_abort_fill(lb_array *a, int64_t lo, int64_t hi)
-{
-    struct lb_uffd *u = a->priv;
-    lb_set_pages(u->state, lo / lb_epp, (hi - 1) / lb_epp, LB_PAGE_LAZY);
-}
-
-int lb_uffd_force(lb_array *a, int (*open_page)(lb_array *, int64_t))
-{
-    struct lb_uffd *u = a->priv;
-    for (int64_t p = 0; p < a->npages; p++) {
-        if (__atomic_load_n(&u->state[p], __ATOMIC_ACQUIRE) == LB_PAGE_READY)
-            continue;
-        int rc = open_page(a, p);
-        if (rc)
-            return rc;
     }
     return LB_OK;
 }

@@ -9,8 +9,10 @@
  * opens the mapping: another thread can never read a half-computed page.
  * (Filling through a second, writable mapping instead cost one more page
  * fault per page: 7.5 against 7.1 us per page, and 3.0 against 2.1 us at
- * fault-around 16.)  A per-page state word makes concurrent faults on one
- * page compute it exactly once.
+ * fault-around 16.)  The array's per-page state word makes concurrent
+ * faults on one page compute it exactly once; claiming, computing and
+ * publishing are the core's (lb_open_page), the pwrite and the mprotect
+ * this variant's install step.
  *
  * Mapping budget.  Every run of opened pages between closed ones splits
  * the region into more kernel mappings, and vm.max_map_count bounds the
@@ -22,10 +24,12 @@
  * error before its mprotect, never with ENOMEM half-way.  The budget is
  * vm.max_map_count, less the mappings the process had besides these
  * regions when its first array was created, less a margin for what it
- * maps later (threads, other arrays, the allocator).  A per-array lock
- * makes the states of the neighbours and the mappings agree while one
- * run is opened, so the count is exact; it is taken only around the
- * mprotect, never while a page is computed (nested faults never meet it). */
+ * maps later (threads, other arrays, the allocator).  Which pages are
+ * opened is kept apart from the state words (`open`, one byte a page),
+ * written with the mprotect under a per-array lock, so the neighbours'
+ * openness and the mappings agree while one run is opened and the count
+ * is exact; the lock is taken only around the mprotect, never while a
+ * page is computed (nested faults never meet it). */
 #include "lb_core.h"
 
 #include <errno.h>
@@ -43,7 +47,7 @@
 struct mprot {
     int fd;
     char *view;             /* PROT_NONE until a page is materialised */
-    uint8_t *state;         /* one per page */
+    uint8_t *open;          /* 1 per page mprotect'ed readable (the lock) */
     int64_t maps;           /* kernel mappings the region is split into */
     int lock;               /* held while a run is opened (see above) */
 };
@@ -65,14 +69,13 @@ static void spin_unlock(int *l)
 }
 
 /* +1 if `page` is closed, -1 if open, 0 outside the region.  Under the
- * array's lock: READY pages are exactly the opened ones. */
+ * array's lock. */
 static int64_t neighbour(const lb_array *a, const struct mprot *m,
                          int64_t page)
 {
     if (page < 0 || page >= a->npages)
         return 0;
-    return __atomic_load_n(&m->state[page], __ATOMIC_ACQUIRE) ==
-                   LB_PAGE_READY ? -1 : 1;
+    return m->open[page] ? -1 : 1;
 }
 
 static void append(char *buf, size_t size, size_t *k, const char *s)
@@ -100,7 +103,7 @@ static int reserve(int64_t delta)
     return 0;
 }
 
-static void fail_budget(int64_t page)
+static void budget_error(int64_t page)
 {
     int64_t budget = __atomic_load_n(&maps_budget, __ATOMIC_RELAXED);
     char msg[256];
@@ -114,69 +117,46 @@ static void fail_budget(int64_t page)
                                                     __ATOMIC_RELAXED));
     append(msg, sizeof msg, &k, "); reset or release sigsegv-mprotect "
                                 "arrays, or touch fewer scattered pages");
-    lb_fail(msg, NULL);
+    lb_set_error(msg, NULL);
 }
 
-static int open_page(lb_array *a, int64_t page)
+/* Install step (lb_fill_pages): pages [page, last], computed into buf,
+ * go into the memfd with one pwrite, then are opened read-only within
+ * the mapping budget.  Signal-safe. */
+static int mprot_install(lb_array *a, int64_t page, int64_t last,
+                         const char *buf)
 {
     struct mprot *m = a->priv;
-    uint8_t seen = LB_PAGE_LAZY;
-    int64_t last = lb_claim_run(a, m->state, page, &seen);
-    int64_t lo = page * lb_epp;
-    if (last >= 0) {
-        int64_t hi = (last + 1) * lb_epp < a->n ? (last + 1) * lb_epp : a->n;
-        struct lb_tstate *ts = lb_tstate_get();
-        int64_t *buf = ts ? (int64_t *)lb_scratch(ts, ts->depth) : NULL;
-        if (!buf) {
-            lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
-            lb_fail("sigsegv-mprotect: no buffer to compute the page in",
-                    NULL);
-            return LB_ENOMEM;
-        }
-        int rc = lb_fill_range(a, lo, hi, buf);
-        if (rc) {
-            lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
-            return rc;
-        }
-        size_t len = (size_t)(last - page + 1) * lb_page_size;
-        off_t off = (off_t)(page * (int64_t)lb_page_size);
-        if (pwrite(m->fd, buf, len, off) != (ssize_t)len) {
-            lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
-            lb_fail("sigsegv-mprotect: writing the page into its memfd "
-                    "failed", errno == ENOSPC ? " (no space)" : NULL);
-            return LB_ESYS;
-        }
-        spin_lock(&m->lock);
-        int64_t delta = neighbour(a, m, page - 1) + neighbour(a, m, last + 1);
-        if (delta > 0 && !reserve(delta)) {
-            spin_unlock(&m->lock);
-            lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
-            fail_budget(page);
-            return LB_ELAZY;
-        }
-        if (mprotect(m->view + page * lb_page_size, len, PROT_READ)) {
-            int err = errno;
-            if (delta > 0)
-                __atomic_sub_fetch(&maps_total, delta, __ATOMIC_SEQ_CST);
-            spin_unlock(&m->lock);
-            lb_set_pages(m->state, page, last, LB_PAGE_LAZY);
-            lb_fail("sigsegv-mprotect: mprotect failed",
-                    err == ENOMEM ? " with ENOMEM (vm.max_map_count "
-                                    "reached by the process's other "
-                                    "mappings?)" : NULL);
-            return LB_ESYS;
-        }
-        lb_set_pages(m->state, page, last, LB_PAGE_READY);
-        __atomic_store_n(&m->maps, m->maps + delta, __ATOMIC_RELAXED);
-        if (delta < 0)
-            __atomic_add_fetch(&maps_total, delta, __ATOMIC_SEQ_CST);
-        spin_unlock(&m->lock);
-        lb_count(&a->c.pages_materialised, (uint64_t)(last - page + 1));
-        lb_count(&a->c.elements_materialised, (uint64_t)(hi - lo));
-        return LB_OK;
+    size_t len = (size_t)(last - page + 1) * lb_page_size;
+    off_t off = (off_t)(page * (int64_t)lb_page_size);
+    if (pwrite(m->fd, buf, len, off) != (ssize_t)len) {
+        lb_set_error("sigsegv-mprotect: writing the page into its memfd "
+                     "failed", errno == ENOSPC ? " (no space)" : NULL);
+        return LB_ESYS;
     }
-    if (seen == LB_PAGE_FILLING)
-        return lb_wait_page(a, m->state, page);
+    spin_lock(&m->lock);
+    int64_t delta = neighbour(a, m, page - 1) + neighbour(a, m, last + 1);
+    if (delta > 0 && !reserve(delta)) {
+        spin_unlock(&m->lock);
+        budget_error(page);
+        return LB_ELAZY;
+    }
+    if (mprotect(m->view + page * lb_page_size, len, PROT_READ)) {
+        int err = errno;
+        if (delta > 0)
+            __atomic_sub_fetch(&maps_total, delta, __ATOMIC_SEQ_CST);
+        spin_unlock(&m->lock);
+        lb_set_error("sigsegv-mprotect: mprotect failed",
+                     err == ENOMEM ? " with ENOMEM (vm.max_map_count "
+                                     "reached by the process's other "
+                                     "mappings?)" : NULL);
+        return LB_ESYS;
+    }
+    memset(m->open + page, 1, (size_t)(last - page + 1));
+    __atomic_store_n(&m->maps, m->maps + delta, __ATOMIC_RELAXED);
+    if (delta < 0)
+        __atomic_add_fetch(&maps_total, delta, __ATOMIC_SEQ_CST);
+    spin_unlock(&m->lock);
     return LB_OK;
 }
 
@@ -192,13 +172,8 @@ static int mprot_fault(lb_array *a, void *addr, void *ucv)
                 "elements are read-only)", NULL);
         return LB_FAULT_NOT_OURS;
     }
-    return open_page(a, page) == LB_OK ? LB_FAULT_HANDLED : LB_FAULT_NOT_OURS;
-}
-
-static void mprot_abort_fill(lb_array *a, int64_t lo, int64_t hi)
-{
-    struct mprot *m = a->priv;
-    lb_set_pages(m->state, lo / lb_epp, (hi - 1) / lb_epp, LB_PAGE_LAZY);
+    return lb_open_page(a, page) == LB_OK ? LB_FAULT_HANDLED
+                                          : LB_FAULT_NOT_OURS;
 }
 
 static long max_map_count(void)
@@ -269,7 +244,7 @@ static void mprot_unmap(lb_array *a, struct mprot *m)
         munmap(m->view, a->bytes);
     if (m->fd >= 0)
         close(m->fd);
-    free(m->state);
+    free(m->open);
     free(m);
 }
 
@@ -280,9 +255,9 @@ static int mprot_create(lb_array *a)
     if (!m)
         return LB_ENOMEM;
     m->fd = -1;
-    m->state = calloc((size_t)a->npages, 1);
+    m->open = calloc((size_t)a->npages, 1);
     m->fd = memfd_create("lazybench-mprotect", MFD_CLOEXEC);
-    if (!m->state || m->fd < 0 || ftruncate(m->fd, (off_t)a->bytes)) {
+    if (!m->open || m->fd < 0 || ftruncate(m->fd, (off_t)a->bytes)) {
         lb_set_error("sigsegv-mprotect: cannot create the backing memfd: ",
                      strerror(errno));
         mprot_unmap(a, m);
@@ -319,7 +294,8 @@ static int mprot_reset(lb_array *a)
         lb_set_error("sigsegv-mprotect: reset failed: ", strerror(errno));
         return LB_ESYS;
     }
-    memset(m->state, LB_PAGE_LAZY, (size_t)a->npages);
+    memset(a->state, LB_PAGE_LAZY, (size_t)a->npages);
+    memset(m->open, 0, (size_t)a->npages);
     __atomic_add_fetch(&maps_total, 1 - m->maps, __ATOMIC_SEQ_CST);
     __atomic_store_n(&m->maps, 1, __ATOMIC_RELAXED);
     spin_unlock(&m->lock);
@@ -327,16 +303,6 @@ static int mprot_reset(lb_array *a)
                   (off_t)a->bytes)) {
         lb_set_error("sigsegv-mprotect: reset failed: ", strerror(errno));
         return LB_ESYS;
-    }
-    return LB_OK;
-}
-
-static int mprot_force(lb_array *a)
-{
-    for (int64_t p = 0; p < a->npages; p++) {
-        int rc = open_page(a, p);
-        if (rc)
-            return rc;
     }
     return LB_OK;
 }
@@ -370,9 +336,11 @@ const struct lb_variant_ops lb_variant_sigsegv_mprotect = {
     .signo = SIGSEGV,
     .create = mprot_create,
     .reset = mprot_reset,
-    .force = mprot_force,
+    .force = lb_force_pages,
     .release = mprot_release,
-    .abort_fill = mprot_abort_fill,
+    .install = mprot_install,
     .forked = mprot_forked,
-    .fault_around = 1,
+    .has_fault_around = 1,
+    /* a fault: the signal, the mprotect that opens the page, its values */
+    .parts = {"sigsegv-roundtrip", "mprotect", "page-compute"},
 };

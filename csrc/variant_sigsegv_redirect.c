@@ -45,22 +45,14 @@ struct redirect {
     char *pool;
     int64_t *data;
     int64_t **list;
-    uint8_t *state;
     intptr_t delta;                 /* data - pool */
     struct lb_dcache *cache;        /* NULL when the cache is off */
 };
 
-static void abort_element(lb_array *a, int64_t lo, int64_t hi)
-{
-    struct redirect *r = a->priv;
-    for (int64_t i = lo; i < hi; i++)
-        __atomic_store_n(&r->state[i], LB_PAGE_LAZY, __ATOMIC_RELEASE);
-}
-
 static int force(lb_array *a, int64_t i)
 {
     struct redirect *r = a->priv;
-    return lb_force_element(a, r->state, r->data, i);
+    return lb_force_element(a, r->data, i);
 }
 
 static int near_pool(const lb_array *a, uintptr_t v)
@@ -236,7 +228,6 @@ static void redirect_free(lb_array *a, struct redirect *r)
         munmap(r->list, a->bytes);
     if (r->cache)
         munmap(r->cache, sizeof *r->cache);
-    free(r->state);
     free(r);
 }
 
@@ -250,10 +241,9 @@ static int redirect_create(lb_array *a)
     r->pool = pool == MAP_FAILED ? NULL : pool;
     r->data = map_rw(a->bytes);
     r->list = map_rw(a->bytes);
-    r->state = calloc((size_t)a->n, 1);
     if (a->ops->flags & LB_REDIRECT_DECODE_CACHE)
         r->cache = map_rw(sizeof *r->cache);
-    if (!r->pool || !r->data || !r->list || !r->state ||
+    if (!r->pool || !r->data || !r->list ||
         ((a->ops->flags & LB_REDIRECT_DECODE_CACHE) && !r->cache)) {
         lb_set_error("sigsegv-redirect: cannot map the array", NULL);
         redirect_free(a, r);
@@ -281,7 +271,7 @@ static int redirect_reset(lb_array *a)
 {
     struct redirect *r = a->priv;
     fill_list(a);
-    memset(r->state, LB_PAGE_LAZY, (size_t)a->n);
+    memset(a->state, LB_PAGE_LAZY, (size_t)a->n);
     madvise(r->data, a->bytes, MADV_DONTNEED);      /* fresh pages */
     return LB_OK;
 }
@@ -310,7 +300,7 @@ static void redirect_release(lb_array *a)
         .needs_decoder = 1, .needs_step = (STEP), .granule = 1,                \
         .flags = (FLAGS), .create = redirect_create, .reset = redirect_reset,  \
         .force = redirect_force, .release = redirect_release,                  \
-        .abort_fill = abort_element, .handle = redirect_handle,                \
+        .handle = redirect_handle,                                             \
         .no_handles = (NO_HANDLES),                                            \
     }
 

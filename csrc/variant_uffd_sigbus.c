@@ -7,32 +7,14 @@
 
 #include <linux/userfaultfd.h>
 
-static int sigbus_open_page(lb_array *a, int64_t page)
-{
-    struct lb_uffd *u = a->priv;
-    uint8_t seen = LB_PAGE_LAZY;
-    int64_t last = lb_claim_run(a, u->state, page, &seen);
-    if (last < 0)
-        return seen == LB_PAGE_FILLING ? lb_wait_page(a, u->state, page)
-                                       : LB_OK;
-    struct lb_tstate *ts = lb_tstate_get();
-    char *scratch = ts ? lb_scratch(ts, ts->depth) : NULL;
-    if (!scratch) {
-        lb_set_pages(u->state, page, last, LB_PAGE_LAZY);
-        lb_fail("uffd-sigbus: no buffer to compute the page in", NULL);
-        return LB_ENOMEM;
-    }
-    return lb_uffd_fill_run(a, page, last, scratch);
-}
-
 static int sigbus_fault(lb_array *a, void *addr, void *uc)
 {
     (void)uc;
     struct lb_uffd *u = a->priv;
     lb_count(&a->c.faults, 1);
     int64_t page = (int64_t)(((char *)addr - u->region) / lb_page_size);
-    return sigbus_open_page(a, page) == LB_OK ? LB_FAULT_HANDLED
-                                              : LB_FAULT_NOT_OURS;
+    return lb_open_page(a, page) == LB_OK ? LB_FAULT_HANDLED
+                                          : LB_FAULT_NOT_OURS;
 }
 
 static int sigbus_available(char *why, size_t len)
@@ -54,11 +36,6 @@ static int sigbus_create(lb_array *a)
     return rc;
 }
 
-static int sigbus_force(lb_array *a)
-{
-    return lb_uffd_force(a, sigbus_open_page);
-}
-
 static void sigbus_release(lb_array *a)
 {
     lb_sig_unregister(SIGBUS, a);
@@ -69,12 +46,16 @@ const struct lb_variant_ops lb_variant_uffd_sigbus = {
     .name = "uffd-sigbus",
     .access = LB_ACCESS_FLAT,
     .signo = SIGBUS,
-    .fault_around = 1,
+    .has_fault_around = 1,
     .available = sigbus_available,
     .create = sigbus_create,
     .reset = lb_uffd_reset,
-    .force = sigbus_force,
+    .force = lb_force_pages,
     .release = sigbus_release,
-    .abort_fill = lb_uffd_abort_fill,
+    .install = lb_uffd_install,
     .forked = lb_uffd_forked,
+    /* a fault: the signal, the UFFDIO_COPY that installs the page, its
+     * values; and the signal resolved by the copy, timed together */
+    .parts = {"sigbus-uffd-roundtrip", "uffdio-copy", "page-compute"},
+    .joint_floor = "sigbus-copy",
 };

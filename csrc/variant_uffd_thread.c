@@ -40,11 +40,11 @@ static void pin_self(int cpu)
     sched_setaffinity(0, sizeof set, &set);
 }
 
-static int thread_open_page(lb_array *a, int64_t page, char *scratch)
+static int thread_open_page(lb_array *a, int64_t page)
 {
     struct lb_uffd *u = a->priv;
     uint8_t seen = LB_PAGE_LAZY;
-    int64_t last = lb_claim_run(a, u->state, page, &seen);
+    int64_t last = lb_claim_run(a, page, &seen);
     if (last < 0) {
         /* Already installed (a second event for it): wake the waiter. */
         if (seen == LB_PAGE_READY)
@@ -52,7 +52,7 @@ static int thread_open_page(lb_array *a, int64_t page, char *scratch)
                          lb_page_size);
         return LB_OK;
     }
-    return lb_uffd_fill_run(a, page, last, scratch);
+    return lb_fill_pages(a, page, last);
 }
 
 static void *handler_main(void *p)
@@ -61,6 +61,7 @@ static void *handler_main(void *p)
     struct lb_uffd *u = a->priv;
     if (u->handler_cpu >= 0)
         pin_self(u->handler_cpu);
+    /* the buffer lb_fill_pages computes into, mapped here, not per fault */
     struct lb_tstate *ts = lb_tstate_get();
     char *scratch = ts ? lb_scratch(ts, 0) : NULL;
     struct pollfd fds[2] = {{.fd = u->fd, .events = POLLIN},
@@ -80,7 +81,7 @@ static void *handler_main(void *p)
             char *addr = (char *)(uintptr_t)msg.arg.pagefault.address;
             int64_t page = (int64_t)((addr - u->region) / lb_page_size);
             lb_count(&a->c.faults, 1);
-            if (!scratch || thread_open_page(a, page, scratch))
+            if (!scratch || thread_open_page(a, page))
                 lb_write_stderr("lazybench: uffd-thread could not resolve a "
                                 "fault; the faulting thread stays blocked\n");
         }
@@ -156,7 +157,7 @@ static void thread_release(lb_array *a)
     lb_uffd_destroy(a, u);
 }
 
-static void thread_enter(lb_array *a)
+static void pin_caller(lb_array *a)
 {
     struct lb_uffd *u = a->priv;
     struct lb_tstate *ts = lb_tstate_get();
@@ -167,7 +168,7 @@ static void thread_enter(lb_array *a)
     pin_self(u->caller_cpu);
 }
 
-static void thread_leave(lb_array *a)
+static void unpin_caller(lb_array *a)
 {
     struct lb_tstate *ts = lb_tstate_peek();
     (void)a;
@@ -207,11 +208,11 @@ static int available_other(char *why, size_t len)
 #define THREAD_OPS(NAME, AVAILABLE)                                            \
     {                                                                          \
         .name = NAME, .access = LB_ACCESS_FLAT, .signo = 0,                    \
-        .fault_around = 1, .available = AVAILABLE,                             \
+        .has_fault_around = 1, .available = AVAILABLE,                         \
         .supports = thread_supports, .create = thread_create,                  \
         .reset = thread_reset, .force = thread_force,                         \
-        .release = thread_release, .abort_fill = lb_uffd_abort_fill,           \
-        .enter = thread_enter, .leave = thread_leave,                          \
+        .release = thread_release, .install = lb_uffd_install,                 \
+        .enter = pin_caller, .leave = unpin_caller,                            \
         .forked = lb_uffd_forked,                                              \
     }
 

@@ -1,7 +1,9 @@
 /* Workloads: the timed loops, in C.  Each is written once as a macro over
  * an element-access expression and instantiated per access path, so every
  * variant runs exactly the same loop around its own way of reaching an
- * element. */
+ * element.  One more instantiation reads no element but hands each index
+ * to a sink: the index streams Python reads by, and the footprints, come
+ * from the very loops that are timed. */
 #include "lb_core.h"
 
 #include <stdlib.h>
@@ -18,7 +20,7 @@ const char *lb_workload_name(int k)
 
 static inline uint64_t splitmix_next(uint64_t *s)
 {
-    *s += 0x9e3779b97f4a7c15ULL;
+    *s += LB_GOLDEN;
     return lb_mix64(*s);
 }
 
@@ -28,15 +30,16 @@ static inline int64_t bounded(uint64_t r, int64_t n)
     return (int64_t)(((unsigned __int128)r * (uint64_t)n) >> 64);
 }
 
-static int64_t pages_spanned(const lb_array *a)
+static int64_t pages_spanned(int64_t n)
 {
-    return (a->n + lb_epp - 1) / lb_epp;
+    return (n + lb_epp - 1) / lb_epp;
 }
 
-/* Number of reads a workload makes: ceil(fraction * population). */
-static int64_t reads_of(const lb_array *a, const lb_workload *w)
+/* Number of reads a workload makes on n elements: ceil(fraction *
+ * population). */
+static int64_t reads_of(int64_t n, const lb_workload *w)
 {
-    int64_t population = w->kind == LB_WL_STRIDED ? pages_spanned(a) : a->n;
+    int64_t population = w->kind == LB_WL_STRIDED ? pages_spanned(n) : n;
     double want = w->fraction * (double)population;
     int64_t m = (int64_t)want;
     if ((double)m < want)
@@ -48,7 +51,7 @@ static int64_t reads_of(const lb_array *a, const lb_workload *w)
     return m;
 }
 
-#define LB_DEFINE_WORKLOADS(SUFFIX, ACCESS_T, BASE, READ, ATTR)                \
+#define LB_DEFINE_WORKLOADS(SUFFIX, ACCESS_T, READ, ATTR)                      \
     ATTR static uint64_t seq_##SUFFIX(ACCESS_T base, int64_t m)                \
     {                                                                          \
         uint64_t acc = 0;                                                      \
@@ -72,13 +75,12 @@ static int64_t reads_of(const lb_array *a, const lb_workload *w)
             acc += (uint64_t)READ(base, p * step);                             \
         return acc;                                                            \
     }                                                                          \
-    static uint64_t run_##SUFFIX(const lb_array *a, const lb_workload *w,      \
-                                 int64_t m)                                    \
+    static uint64_t run_##SUFFIX(ACCESS_T base, int64_t n,                     \
+                                 const lb_workload *w, int64_t m)              \
     {                                                                          \
-        ACCESS_T base = BASE(a);                                               \
         switch (w->kind) {                                                     \
         case LB_WL_RANDOM:                                                     \
-            return random_##SUFFIX(base, m, a->n, w->seed);                    \
+            return random_##SUFFIX(base, m, n, w->seed);                       \
         case LB_WL_STRIDED:                                                    \
             return strided_##SUFFIX(base, m, lb_epp);                          \
         case LB_WL_SEQ:                                                        \
@@ -87,9 +89,8 @@ static int64_t reads_of(const lb_array *a, const lb_workload *w)
         }                                                                      \
     }
 
-#define FLAT_BASE(a) ((a)->view)
 #define FLAT_READ(base, i) ((base)[(i)])
-LB_DEFINE_WORKLOADS(flat, const int64_t *, FLAT_BASE, FLAT_READ, )
+LB_DEFINE_WORKLOADS(flat, const int64_t *, FLAT_READ, )
 
 /* The loops that read handles, and the core's own handle read, live in one
  * section: the only code sigsegv-redirect-essay serves (its handler leaves
@@ -108,27 +109,51 @@ int lb_in_handle_code(uintptr_t rip)
            rip < (uintptr_t)__stop_lb_handle_text;
 }
 
-#define HANDLES_BASE(a) ((a)->handles)
 #define HANDLES_READ(base, i) (*(base)[(i)])
-LB_DEFINE_WORKLOADS(handles, int64_t *const *, HANDLES_BASE, HANDLES_READ,
-                    HANDLE_CODE)
+LB_DEFINE_WORKLOADS(handles, int64_t *const *, HANDLES_READ, HANDLE_CODE)
 
-#define THUNK_BASE(a) lb_swcheck_ref((lb_array *)(a))
-#define THUNK_READ(base, i) lb_swcheck_get((base), (i))
-LB_DEFINE_WORKLOADS(thunk, struct lb_thunk_ref, THUNK_BASE, THUNK_READ, )
+#define SWCHECK_READ(base, i) lb_swcheck_get((base), (i))
+LB_DEFINE_WORKLOADS(swcheck, struct lb_thunk_ref, SWCHECK_READ, )
 
 static uint64_t run_any(const lb_array *a, const lb_workload *w, int64_t m)
 {
     switch (a->ops->access) {
     case LB_ACCESS_HANDLES:
-        return run_handles(a, w, m);
-    case LB_ACCESS_THUNK:
-        return run_thunk(a, w, m);
+        return run_handles(a->handles, a->n, w, m);
+    case LB_ACCESS_SWCHECK:
+        return run_swcheck(lb_swcheck_ref((lb_array *)a), a->n, w, m);
     case LB_ACCESS_FLAT:
     default:
-        return run_flat(a, w, m);
+        return run_flat(a->view, a->n, w, m);
     }
 }
+
+/* Untimed replays: each index the loop would read goes to the sink,
+ * which records it and/or marks its page. */
+struct index_sink {
+    int64_t *out;                   /* the indices in order, or NULL */
+    uint8_t *seen;                  /* a bit per page, or NULL */
+    int64_t count;                  /* indices so far */
+    int64_t pages;                  /* distinct pages among them */
+};
+
+static int64_t sink_index(struct index_sink *s, int64_t i)
+{
+    if (s->out)
+        s->out[s->count] = i;
+    s->count++;
+    if (s->seen) {
+        int64_t p = i / lb_epp;
+        if (!(s->seen[p >> 3] & (1u << (p & 7)))) {
+            s->seen[p >> 3] |= (uint8_t)(1u << (p & 7));
+            s->pages++;
+        }
+    }
+    return 0;
+}
+
+#define SINK_READ(base, i) sink_index((base), (i))
+LB_DEFINE_WORKLOADS(sink, struct index_sink *, SINK_READ, )
 
 struct run_ctx {
     const lb_workload *w;
@@ -143,7 +168,7 @@ struct run_ctx {
 static int body_run(lb_array *a, void *p)
 {
     struct run_ctx *ctx = p;
-    int64_t m = reads_of(a, ctx->w);
+    int64_t m = reads_of(a->n, ctx->w);
     uint64_t sum = 0;
     int64_t total = 0;
     if (a->ops->reset_noop || !ctx->reset) {
@@ -216,7 +241,7 @@ int lb_workload_footprint(const lb_array *a, const lb_workload *w,
     int rc = check_workload(w);
     if (rc)
         return rc;
-    int64_t m = reads_of(a, w);
+    int64_t m = reads_of(a->n, w);
     *accesses = m;
     switch (w->kind) {
     case LB_WL_SEQ:
@@ -229,22 +254,36 @@ int lb_workload_footprint(const lb_array *a, const lb_workload *w,
         break;
     }
     /* Random: replay the same index stream into a page bitmap. */
-    int64_t np = pages_spanned(a);
-    uint8_t *seen = calloc((size_t)(np + 7) / 8, 1);
-    if (!seen) {
+    struct index_sink sink = {
+        .seen = calloc((size_t)(pages_spanned(a->n) + 7) / 8, 1)};
+    if (!sink.seen) {
         lb_set_error("out of memory", NULL);
         return LB_ENOMEM;
     }
-    uint64_t s = w->seed;
-    int64_t distinct = 0;
-    for (int64_t k = 0; k < m; k++) {
-        int64_t p = bounded(splitmix_next(&s), a->n) / lb_epp;
-        if (!(seen[p >> 3] & (1u << (p & 7)))) {
-            seen[p >> 3] |= (uint8_t)(1u << (p & 7));
-            distinct++;
-        }
-    }
-    free(seen);
-    *pages = distinct;
+    run_sink(&sink, a->n, w, m);
+    free(sink.seen);
+    *pages = sink.pages;
     return LB_OK;
+}
+
+int64_t lb_workload_indices(const lb_workload *w, int64_t n, int64_t *out,
+                            int64_t cap)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    ts->err[0] = 0;
+    int rc = check_workload(w);
+    if (rc)
+        return rc;
+    if (n < 1) {
+        lb_set_error("n must be at least 1", NULL);
+        return LB_EINVAL;
+    }
+    int64_t m = reads_of(n, w);
+    if (out && cap >= m) {
+        struct index_sink sink = {.out = out};
+        run_sink(&sink, n, w, m);
+    }
+    return m;
 }

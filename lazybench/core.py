@@ -322,60 +322,36 @@ class LazyArray:
         return Mappings(*(int(x) for x in out))
 
 
-FLOORS: dict[str, str] = {
-    "null-syscall": "a getppid() system call",
-    "mprotect": "mprotect() opening one page of a PROT_NONE region",
-    "sigsegv-roundtrip": "SIGSEGV on a PROT_NONE page, handler skips the load",
-    "sigsegv-step": "SIGSEGV whose handler points the load at a readable "
-                    "word under the trap flag, then the SIGTRAP that puts "
-                    "the register back (the least a safe redirect costs)",
-    "sigbus-uffd-roundtrip": "SIGBUS from a userfaultfd missing page, "
-                             "handler skips the load",
-    "sigbus-copy": "SIGBUS from a userfaultfd missing page resolved by one "
-                   "UFFDIO_COPY of a ready page in the handler",
-    "first-touch": "first write to a fresh anonymous 4 KiB page",
-    "decode": "Capstone decode of one load and its operand analysis",
-    "uffdio-copy": "UFFDIO_COPY of one page into a missing page, no fault",
-    "uffdio-copy-16": "UFFDIO_COPY of 16 pages at once, per page, no fault",
-    "page-compute": "computing one page of the hash generator, no fault",
-}
-
-_FLOOR_FUNCS = {
-    "null-syscall": lib.lb_floor_null_syscall,
-    "mprotect": lib.lb_floor_mprotect,
-    "sigsegv-roundtrip": lib.lb_floor_sigsegv,
-    "sigsegv-step": lib.lb_floor_sigsegv_step,
-    "sigbus-uffd-roundtrip": lib.lb_floor_sigbus_uffd,
-    "sigbus-copy": lib.lb_floor_sigbus_copy,
-    "first-touch": lib.lb_floor_first_touch,
-    "decode": lib.lb_floor_decode,
-    "uffdio-copy": lib.lb_floor_uffdio_copy,
-    "uffdio-copy-16": lib.lb_floor_uffdio_copy16,
-    "page-compute": lib.lb_floor_page_compute,
-}
+# The floors, as the core's table lists them (csrc/floors.c): name ->
+# description, in the order they are measured and reported.
+_FLOOR_NAMES: tuple[str, ...] = _names(lib.lb_floor_count(), lib.lb_floor_name)
+FLOORS: dict[str, str] = dict(zip(
+    _FLOOR_NAMES, _names(lib.lb_floor_count(), lib.lb_floor_what)))
 
 
 def floor_available(name: str) -> bool:
     """Floors of a kernel feature that may be refused (userfaultfd)."""
-    if name in ("uffdio-copy", "uffdio-copy-16", "sigbus-uffd-roundtrip",
-                "sigbus-copy"):
-        return availability("uffd-sigbus").available
-    return True
+    why = ffi.new("char[256]")
+    return bool(lib.lb_floor_available(_index(_FLOOR_NAMES, name, "floor"),
+                                       why, 256))
 
 
 def floor_ns(name: str, iterations: int) -> int:
     """Total nanoseconds of `iterations` operations of floor `name`."""
-    if name not in _FLOOR_FUNCS:
-        raise ValueError(f"unknown floor {name!r}")
-    ns = int(_FLOOR_FUNCS[name](iterations))
+    ns = int(lib.lb_floor_run(_index(_FLOOR_NAMES, name, "floor"),
+                              iterations))
     if ns < 0:
         _check(ns, f"floor {name}")
     return ns
 
 
-# TEMPORARY-SHIM (replaced by the C registry)
 @dataclasses.dataclass(frozen=True)
 class VariantInfo:
+    """What the core declares about a variant, next to its code: elements
+    per fault, whether it honours fault-around, whether it is a base for
+    ratios (computes everything before the workload), the floors its
+    fault path is made of, in order, and the floor that times its signal
+    and installation together ("" if none)."""
     name: str
     granule: int
     fault_around: bool
@@ -385,8 +361,13 @@ class VariantInfo:
 
 
 def variant_info(name: str) -> VariantInfo:
-    parts = {"sigsegv-mprotect": ("sigsegv-roundtrip", "mprotect", "page-compute"),
-             "uffd-sigbus": ("sigbus-uffd-roundtrip", "uffdio-copy", "page-compute")}
-    return VariantInfo(name, granule(name), has_fault_around(name),
-                       name in ("eager", "eager-handles"), parts.get(name, ()),
-                       {"uffd-sigbus": "sigbus-copy"}.get(name, ""))
+    v = _index(VARIANTS, name, "variant")
+    parts = []
+    while (part := lib.lb_variant_part(v, len(parts))) != ffi.NULL:
+        parts.append(ffi.string(part).decode())
+    joint = lib.lb_variant_joint_floor(v)
+    return VariantInfo(
+        name=name, granule=int(lib.lb_variant_granule(v)),
+        fault_around=bool(lib.lb_variant_fault_around(v)),
+        base=bool(lib.lb_variant_base(v)), parts=tuple(parts),
+        joint_floor="" if joint == ffi.NULL else ffi.string(joint).decode())

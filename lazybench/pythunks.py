@@ -21,8 +21,11 @@ from typing import Any, Callable
 
 import lazy_object_proxy
 
+from lazybench._core import lib
+
 MASK = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15
+# splitmix64's increment, as the core's generators and workloads use it
+GOLDEN = int(lib.lb_golden)
 GENERATORS: tuple[str, ...] = ("hash", "recurrence")
 KINDS: tuple[str, ...] = ("py-closure", "py-cached-property",
                           "py-lazy-object-proxy")

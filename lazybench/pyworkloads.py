@@ -1,6 +1,7 @@
-"""The workloads of csrc/workloads.c, written in Python: the same index
-streams (so the same checksums) read through any element getter, for the
-"from Python" table.
+"""The workloads of csrc/workloads.c, read from Python: the index streams
+come from the core (the same loops the C workloads time), so the checksums
+are the same, read through any element getter, for the "from Python"
+table.
 
 Every variant is read the same way, ``acc += get(i)`` for each index: for
 a C variant with flat memory ``get`` is its memoryview's ``__getitem__``,
@@ -10,39 +11,45 @@ array's getter.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
-from lazybench.pythunks import GOLDEN, MASK, mix64
+from lazybench import core
+from lazybench._core import ffi, lib
+from lazybench.pythunks import MASK
+
+
+def _stream(workload: str, n: int, fraction: float, seed: int,
+            page_elements: int) -> tuple[Any, int]:
+    """The core's workload description, and the number of reads it makes
+    on n elements."""
+    if page_elements != core.PAGE_ELEMENTS:
+        raise ValueError(f"the core's workloads use its page of "
+                         f"{core.PAGE_ELEMENTS} elements, not "
+                         f"{page_elements}")
+    w = ffi.new("lb_workload *", {
+        "kind": core._index(core.WORKLOADS, workload, "workload"),
+        "fraction": fraction, "seed": seed})
+    m = int(lib.lb_workload_indices(w, n, ffi.NULL, 0))
+    if m < 0:
+        core._check(m, f"{workload} workload")
+    return w, m
 
 
 def reads_of(workload: str, n: int, fraction: float,
              page_elements: int) -> int:
     """ceil(fraction * population), clamped to [1, population]; the
     population is the pages spanned for `strided`, else the elements."""
-    population = -(-n // page_elements) if workload == "strided" else n
-    want = fraction * population
-    m = int(want)
-    if m < want:
-        m += 1
-    return max(1, min(m, population))
+    return _stream(workload, n, fraction, 1, page_elements)[1]
 
 
 def indices(workload: str, n: int, fraction: float, seed: int,
-            page_elements: int) -> Sequence[int]:
+            page_elements: int) -> list[int]:
     """The element indices the C workload reads, in its order."""
-    m = reads_of(workload, n, fraction, page_elements)
-    if workload == "seq":
-        return range(m)
-    if workload == "strided":
-        return range(0, m * page_elements, page_elements)
-    if workload == "random":
-        out = []
-        s = seed
-        for _ in range(m):
-            s = (s + GOLDEN) & MASK
-            out.append((mix64(s) * n) >> 64)
-        return out
-    raise ValueError(f"unknown workload {workload!r}")
+    w, m = _stream(workload, n, fraction, seed, page_elements)
+    out = ffi.new("int64_t[]", m)
+    core._check(min(0, int(lib.lb_workload_indices(w, n, out, m))),
+                f"{workload} workload")
+    return ffi.unpack(out, m)
 
 
 def run_pass(get: Callable[[int], int], idx: Sequence[int]) -> int:
