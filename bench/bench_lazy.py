@@ -7,7 +7,7 @@
 
 The cases are the default suite's (``--suite quick`` for the quick one),
 narrowed by the options, exactly as ``python -m lazybench run`` plans them
-(``lazybench.suite.plan``).  ``--python-level`` adds the Python-level cases
+(``lazybench._suite.plan``).  ``--python-level`` adds the Python-level cases
 (views and Python thunks).  Every pyperf option works (--rigorous, --fast,
 -p, -n, -o, --affinity, ...).  ``python -m lazybench run`` drives the same
 benchmarks and adds the verification pass, counters, report and plots.
@@ -22,7 +22,7 @@ import tempfile
 
 import pyperf
 
-from lazybench import pythunks, runner, suite
+from lazybench import _pythunks as pythunks, _runner as runner, _suite as suite
 
 
 

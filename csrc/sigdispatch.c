@@ -39,7 +39,7 @@
  * guarded call or view session that may be a small one installed by
  * someone else (faulthandler's, a few KiB): before nesting deeper on such
  * a stack the handler checks the room left, and fails with a message
- * naming the cure (views.session) instead of overflowing it.
+ * naming the cure (lazybench.session) instead of overflowing it.
  *
  * In a child process, regions of arrays created before fork() (an older
  * lb_fork_gen) are never dispatched: a fault there is reported as such
@@ -193,7 +193,7 @@ static int nesting_fits(const ucontext_t *uc)
     fmt_u64(num, sizeof num, (uint64_t)size);
     k += lb_strlcpy(msg + k, num, sizeof msg - k);
     lb_strlcpy(msg + k, " bytes, which is not lazybench's", sizeof msg - k);
-    lb_fail(msg, ": read views inside `with lazybench.views.session(arr):`, "
+    lb_fail(msg, ": read views inside `with lazybench.session(arr):`, "
                  "which takes faults on lazybench's own signal stack");
     return 0;
 }

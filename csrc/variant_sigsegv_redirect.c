@@ -87,7 +87,7 @@ static int redirect_fault(lb_array *a, void *addr, void *ucv)
     struct lb_tstate *ts = lb_tstate_peek();
     if (!ts || !(ts->armed || ts->in_view || ts->in_read)) {
         lb_fail("sigsegv-redirect: a handle was dereferenced outside a "
-                "guarded call and outside views.session() (lazy handles "
+                "guarded call and outside lazybench.session() (lazy handles "
                 "need the core's decoder and signal stack)", NULL);
         return LB_FAULT_NOT_OURS;
     }

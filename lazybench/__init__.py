@@ -13,26 +13,26 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "LazyArray": "lazybench.core",
-    "LazyBenchError": "lazybench.errors",
-    "UnavailableError": "lazybench.errors",
-    "LazyEvaluationError": "lazybench.errors",
-    "ArrayStateError": "lazybench.errors",
-    "session": "lazybench.views",
-    "Selection": "lazybench.suite",
-    "Plan": "lazybench.suite",
-    "plan": "lazybench.suite",
-    "run": "lazybench.pipeline",
+    "LazyArray": "lazybench._array",
+    "LazyBenchError": "lazybench._errors",
+    "UnavailableError": "lazybench._errors",
+    "LazyEvaluationError": "lazybench._errors",
+    "ArrayStateError": "lazybench._errors",
+    "session": "lazybench._views",
+    "Selection": "lazybench._suite",
+    "Plan": "lazybench._suite",
+    "plan": "lazybench._suite",
+    "run": "lazybench._pipeline",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
-    from lazybench.core import LazyArray
-    from lazybench.errors import (ArrayStateError, LazyBenchError,
+    from lazybench._array import LazyArray
+    from lazybench._errors import (ArrayStateError, LazyBenchError,
                                   LazyEvaluationError, UnavailableError)
-    from lazybench.pipeline import run
-    from lazybench.suite import Plan, Selection, plan
-    from lazybench.views import session
+    from lazybench._pipeline import run
+    from lazybench._suite import Plan, Selection, plan
+    from lazybench._views import session
 
 
 def __getattr__(name: str) -> Any:

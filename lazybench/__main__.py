@@ -1,3 +1,3 @@
-from lazybench.cli import main
+from lazybench._cli import main
 
 raise SystemExit(main())

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 
 # Small arrays: every test stays fast, while still spanning many pages.
 SMALL_PAGES = 48

@@ -5,8 +5,8 @@ import itertools
 
 import pytest
 
-from lazybench import core
-from lazybench.suite import FRACTIONS
+from lazybench import _array as core
+from lazybench._suite import FRACTIONS
 
 from conftest import SMALL_N
 

@@ -17,7 +17,7 @@ import psutil
 import pyperf
 import pytest
 
-from lazybench import core, suite
+from lazybench import _array as core, _suite as suite
 
 from conftest import run_cli
 

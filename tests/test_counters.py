@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from lazybench import core
-from lazybench.suite import FRACTIONS
+from lazybench import _array as core
+from lazybench._suite import FRACTIONS
 
 from conftest import SMALL_N, SMALL_PAGES, race
 

@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 
 from conftest import run_python
 
@@ -69,7 +69,7 @@ ORDERS = {
 def test_null_dereference_ends_the_process_once(order: str) -> None:
     steps, enabled = ORDERS[order]
     code = ("import faulthandler\n"
-            "from lazybench import core\n" + MAKE
+            "from lazybench import _array as core\n" + MAKE
             + steps.replace("; ", "\n") + "\n"
             "print('crashing', flush=True)\n" + NULL_DEREF)
     proc = _run(code)
@@ -85,7 +85,7 @@ def test_previous_handler_that_returns_does_not_hang_a_real_crash() -> None:
     fault comes back unchanged, and the process then dies by SIGSEGV."""
     code = ("import signal\n"
             "signal.signal(signal.SIGSEGV, lambda *a: None)\n"
-            "from lazybench import core\n" + MAKE + "a = make()\n"
+            "from lazybench import _array as core\n" + MAKE + "a = make()\n"
             + NULL_DEREF)
     proc = _run(code)
     assert proc.returncode == -signal.SIGSEGV, proc.stderr
@@ -102,7 +102,7 @@ ELEMENT = [v for v in core.VARIANTS
 LEVELS = 40        # nested evaluations, far beyond a small signal stack
 
 READ_LAST = ("import sys\n"
-             "from lazybench import core, views\n"
+             "from lazybench import _array as core, _views as views\n"
              "variant = sys.argv[1]\n"
              f"n = {LEVELS} * core.granule(variant)\n"
              "arr = core.LazyArray(variant, n, 'recurrence')\n"
@@ -122,7 +122,7 @@ def test_flat_view_nesting_beyond_the_signal_stack_says_why(
     proc = _run(code, "-X", "faulthandler", argv=(variant,))
     signo = signal.SIGBUS if variant == "uffd-sigbus" else signal.SIGSEGV
     assert proc.returncode == -signo, proc.stderr
-    assert "views.session" in proc.stderr
+    assert "lazybench.session(arr)" in proc.stderr
     assert "signal stack" in proc.stderr
     assert _reports(proc) == 1, proc.stderr
     assert proc.stdout == ""
@@ -175,7 +175,7 @@ AFTER = ("arr.reset()\n"
 
 
 def test_forged_sigsegv_with_default_action_kills() -> None:
-    code = ("import os\n" + FORGE + "from lazybench import core\n"
+    code = ("import os\n" + FORGE + "from lazybench import _array as core\n"
             "arr = core.LazyArray('sigsegv-mprotect', 1 << 14)\n"
             "arr.run('seq')\n"
             "forge_sigsegv()\n"
@@ -186,7 +186,7 @@ def test_forged_sigsegv_with_default_action_kills() -> None:
 
 
 def test_forged_sigsegv_with_faulthandler_reports_once() -> None:
-    code = ("import os\n" + FORGE + "from lazybench import core\n"
+    code = ("import os\n" + FORGE + "from lazybench import _array as core\n"
             "arr = core.LazyArray('sigsegv-mprotect', 1 << 14)\n"
             "arr.run('seq')\n"
             "forge_sigsegv()\n"
@@ -203,7 +203,7 @@ def test_forged_sigsegv_handled_by_the_previous_handler_keeps_arrays() -> None:
     code = ("import os\n" + FORGE +
             "seen = []\n"
             "signal.signal(signal.SIGSEGV, lambda s, f: seen.append(s))\n"
-            "from lazybench import core\n"
+            "from lazybench import _array as core\n"
             "arr = core.LazyArray('sigsegv-mprotect', 1 << 14)\n"
             "arr.run('seq')\n"
             "forge_sigsegv()\n"

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 
 from conftest import SMALL_N, SMALL_PAGES
 
@@ -25,7 +25,7 @@ LAZY_FLAT = [v for v in AVAILABLE
 # Shared by the scenarios: fork, then wait for the child with a deadline.
 PRELUDE = r'''
 import gc, json, os, signal, sys, threading, time
-from lazybench import core, views
+from lazybench import _array as core, _views as views
 
 def wait_child(pid, timeout=20.0):
     """'exit N', 'signal N' or 'hung' (the child was killed)."""

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 from lazybench._core import ffi, lib
 
 VARIANT = "sigsegv-mprotect"
@@ -148,7 +148,7 @@ def test_budget_error_through_a_view_is_clear() -> None:
     """A Python read has no call to return the error to: the process ends,
     saying why, before any mprotect fails."""
     code = ("import math\n"
-            "from lazybench import core\n"
+            "from lazybench import _array as core\n"
             f"half = math.log(2) / {core.PAGE_ELEMENTS}\n"
             f"keep = [core.LazyArray({VARIANT!r}, {N}) for _ in range(3)]\n"
             "for k, a in enumerate(keep):\n"

@@ -9,7 +9,11 @@ import os
 import numpy as np
 import pytest
 
-from lazybench import core, pylevel, pythunks, pyworkloads, views
+from lazybench import _array as core
+from lazybench import _pylevel as pylevel
+from lazybench import _pythunks as pythunks
+from lazybench import _pyworkloads as pyworkloads
+from lazybench import _views as views
 
 from conftest import SMALL_N, run_python
 
@@ -162,7 +166,7 @@ def test_session_restores_cpu_affinity() -> None:
 
 
 def test_failed_evaluation_inside_a_view_read_is_fatal_and_says_why() -> None:
-    code = ("from lazybench import core, views\n"
+    code = ("from lazybench import _array as core, _views as views\n"
             "arr = core.LazyArray('sigsegv-redirect', 2000, 'recurrence')\n"
             "v = arr.view()\n"
             "with views.session(arr):\n"

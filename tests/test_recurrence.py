@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 
 
 RECURRENT = [v for v in core.VARIANTS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 from lazybench._core import lib
 
 from conftest import SMALL_N, race, run_python
@@ -140,7 +140,7 @@ def test_store_is_refused_clearly(variant: str) -> None:
 
 
 def test_unsupported_instruction_in_subprocess_names_it() -> None:
-    code = ("from lazybench import core\n"
+    code = ("from lazybench import _array as core\n"
             "from lazybench._core import lib\n"
             "arr = core.LazyArray('sigsegv-redirect', 64)\n"
             "arr.selftest_form(lib.LB_FORM_STORE, 3, 5, 42)\n")

@@ -11,7 +11,7 @@ import shutil
 import capstone
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 from lazybench._core import ffi, lib
 
 import asmcorpus

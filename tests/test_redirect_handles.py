@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from lazybench import core, views
+from lazybench import _array as core, _views as views
 
 from conftest import run_python
 
@@ -185,7 +185,7 @@ def test_memcpy_outcomes_are_reported(readers: ctypes.CDLL) -> None:
 def _child(variant: str, body: str, lib: pathlib.Path) -> str:
     return textwrap.dedent(f"""
         import ctypes, faulthandler
-        from lazybench import core, views
+        from lazybench import _array as core, _views as views
         lib = ctypes.CDLL({str(lib)!r})
         for name in ("sum_two", "add_self"):
             getattr(lib, name).restype = ctypes.c_int64
@@ -223,7 +223,7 @@ def test_a_handle_outside_a_session_is_a_clear_fatal_error(
         code = "import faulthandler; faulthandler.enable()\n" + code
     proc = run_python(code, timeout=60)
     assert proc.returncode != 0 and "survived" not in proc.stdout
-    assert "outside a guarded call and outside views.session()" in proc.stderr
+    assert "outside a guarded call and outside lazybench.session()" in proc.stderr
 
 
 def test_essay_variant_gives_out_no_handles() -> None:

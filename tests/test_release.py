@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 
 from conftest import run_python
 
@@ -21,7 +21,7 @@ AVAILABLE = [v for v in core.VARIANTS if core.availability(v).available]
 # has returned, none of them may be left.
 COMMON = """
 import os, random, sys, threading, time
-from lazybench import core
+from lazybench import _array as core
 from lazybench._core import ffi, lib
 
 variant = sys.argv[1]

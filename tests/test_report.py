@@ -6,7 +6,7 @@ import pathlib
 import pandas as pd
 import pytest
 
-from lazybench import frames, report, results
+from lazybench import _frames as frames, _report as report, _results as results
 
 BASELINE = pathlib.Path(__file__).resolve().parent.parent / "results" / \
     "baseline"

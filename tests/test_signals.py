@@ -7,7 +7,7 @@ import signal
 from conftest import run_python
 
 NULL_DEREF = "import ctypes; ctypes.string_at(0)"
-MAKE = ("from lazybench import core\n"
+MAKE = ("from lazybench import _array as core\n"
         "arr = core.LazyArray('sigsegv-mprotect', 1 << 14)\n"
         "arr.run('seq')\n")
 
@@ -46,7 +46,7 @@ def test_sent_sigsegv_is_not_swallowed() -> None:
 
 def test_lazy_fault_still_works_beside_faulthandler() -> None:
     code = ("import faulthandler; faulthandler.enable()\n" + MAKE +
-            "from lazybench import core\n"
+            "from lazybench import _array as core\n"
             "with core.LazyArray('eager', 1 << 14) as ref:\n"
             "    assert arr.run('random').checksum == "
             "ref.run('random').checksum\n"
@@ -68,7 +68,7 @@ def _error_text(setup: str, error: str) -> str:
 
 
 def test_displaced_handler_is_a_clear_error() -> None:
-    setup = ("from lazybench import core\n"
+    setup = ("from lazybench import _array as core\n"
              "arr = core.LazyArray('sigsegv-mprotect', 1 << 14)\n"
              "import faulthandler; faulthandler.enable()\n")
     assert "handler of lazybench was replaced" in \

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 
 from conftest import SMALL_N, race
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from lazybench import core
+from lazybench import _array as core
 from lazybench._core import lib
 
 from conftest import SMALL_N, SMALL_PAGES, race, run_python
@@ -53,7 +53,7 @@ def test_two_threads_materialise_each_page_once(variant: str) -> None:
 
 @pytest.mark.parametrize("variant", AVAILABLE_UFFD)
 def test_store_to_a_lazy_element_crashes(variant: str) -> None:
-    code = ("from lazybench import core\n"
+    code = ("from lazybench import _array as core\n"
             "from lazybench._core import lib\n"
             f"arr = core.LazyArray({variant!r}, 64)\n"
             "arr.selftest_form(lib.LB_FORM_STORE, 3, 5, 42)\n")
@@ -64,7 +64,7 @@ def test_store_to_a_lazy_element_crashes(variant: str) -> None:
 
 def test_foreign_sigbus_is_chained() -> None:
     code = ("import mmap, os, tempfile\n"
-            "from lazybench import core\n"
+            "from lazybench import _array as core\n"
             "arr = core.LazyArray('uffd-sigbus', 1 << 14)\n"
             "arr.run('seq')\n"
             "f = tempfile.TemporaryFile()\n"

@@ -16,7 +16,7 @@ one element per call.
 Safety: a view keeps the C array's memory alive (it holds the array's
 owner), so no buffer ever points at freed memory.  Releasing the array
 releases the views it handed out; using one afterwards raises Python's
-``ValueError`` (memoryview) or :class:`~lazybench.core.ArrayStateError`
+``ValueError`` (memoryview) or :class:`~lazybench._array.ArrayStateError`
 (ElementView).  A buffer exported further from a memoryview (a NumPy array
 made from it), and a function from :meth:`ElementView.reader`, cannot be
 revoked: they keep the memory alive and readable until they are dropped.
@@ -57,11 +57,11 @@ import weakref
 from typing import Any, Iterator, Protocol, Union, overload
 
 from lazybench._core import ffi, lib
-from lazybench.errors import ArrayStateError, check
+from lazybench._errors import ArrayStateError, check
 
 
 class LazyArray(Protocol):
-    """What a view needs of :class:`lazybench.core.LazyArray`."""
+    """What a view needs of :class:`lazybench._array.LazyArray`."""
 
     variant: str
     n: int

@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Sequence
 
-from lazybench import core
+from lazybench import _array as core
 from lazybench._core import ffi, lib
-from lazybench.pythunks import MASK
+from lazybench._pythunks import MASK
 
 
 def _stream(workload: str, n: int, fraction: float, seed: int,

@@ -9,11 +9,11 @@ from typing import Callable
 
 import pandas as pd
 
-from lazybench import core, levels
-from lazybench.case import format_fraction
-from lazybench.frames import Frames, base_variants, floor_lookup, ratio_column
-from lazybench.pythunks import KINDS
-from lazybench.results import RunData, atomic_write
+from lazybench import _array as core, _levels as levels
+from lazybench._case import format_fraction
+from lazybench._frames import Frames, base_variants, floor_lookup, ratio_column
+from lazybench._pythunks import KINDS
+from lazybench._results import RunData, atomic_write
 
 CSV_FILE = "results.csv"
 FLOORS_CSV_FILE = "floors.csv"
@@ -387,7 +387,7 @@ def terminal(fr: Frames) -> str:
 def write_report(run: RunData) -> tuple[Frames, list[pathlib.Path]]:
     """(Re)write the CSVs, plots and Markdown report of a run folder;
     returns the frames they were made from and the files written."""
-    from lazybench import plots as plotting
+    from lazybench import _plots as plotting
 
     fr = Frames.of(run)
     folder = run.folder

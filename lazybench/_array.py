@@ -8,11 +8,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from lazybench import views
+from lazybench import _views as views
 from lazybench._core import ffi, lib
-from lazybench.errors import (ArrayStateError, LazyBenchError,
+from lazybench._errors import (ArrayStateError, LazyBenchError,
                               LazyEvaluationError, UnavailableError)
-from lazybench.errors import check as _check
+from lazybench._errors import check as _check
 
 
 def _names(count: int, name_of: Any) -> tuple[str, ...]:
@@ -203,7 +203,7 @@ class LazyArray:
 
     def view(self) -> Any:
         """A read-only view of the elements for plain Python code; reading
-        it takes the variant's fault path (see :mod:`lazybench.views`)."""
+        it takes the variant's fault path (see :mod:`lazybench._views`)."""
         owner = self._hold()
         _check(lib.lb_check(owner.ptr), f"{self.variant} view")
         usable = viewable(self.variant)
@@ -220,7 +220,7 @@ class LazyArray:
         For sigsegv-redirect it is the element's protected handle (the
         essay's technique); for eager-handles the list entry; for flat
         variants the element's own lazily mapped address.  Dereference it
-        only inside :meth:`call` or :func:`lazybench.views.session`: a
+        only inside :meth:`call` or :func:`lazybench._views.session`: a
         fault on a handle anywhere else is a fatal error with a message.
         Raises :class:`UnavailableError` for variants that give out none
         (swcheck, sigsegv-redirect-essay)."""

@@ -89,7 +89,7 @@ def check_run(meta: Any) -> None:
 
 def benchmark_names(meta: dict[str, Any]) -> list[str]:
     """The pyperf benchmarks a run of this run.json measured."""
-    from lazybench.runner import floor_benchmark_name
+    from lazybench._runner import floor_benchmark_name
 
     return [floor_benchmark_name(f) for f in meta.get("floors", {})] + \
         [rec["name"] for rec in meta["cases"]]

@@ -4,7 +4,7 @@ A case is (variant, generator, workload, touched fraction) at a level: the
 C workload loop (``"c"``) or a Python loop reading a view or a Python thunk
 (``"python"``).  A level builds a fresh array for a case as a
 :class:`Subject`, the small protocol verification and timing drive (see
-:mod:`lazybench.levels`, the one place that dispatches on the level).
+:mod:`lazybench._levels`, the one place that dispatches on the level).
 """
 from __future__ import annotations
 

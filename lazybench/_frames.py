@@ -9,8 +9,8 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from lazybench import core
-from lazybench.results import RunData
+from lazybench import _array as core
+from lazybench._results import RunData
 
 
 def _stats(run: RunData, name: str) -> dict[str, float]:
@@ -141,6 +141,6 @@ class Frames:
         return floor_lookup(self.floors)(name)
 
     def level(self, key: str) -> pd.DataFrame:
-        """The cases of one level (see lazybench.levels)."""
+        """The cases of one level (see lazybench._levels)."""
         df = self.cases
         return df[df.level == key] if not df.empty else df

@@ -17,8 +17,8 @@ from typing import Any
 
 import pyperf
 
-from lazybench import runformat
-from lazybench.core import LazyBenchError
+from lazybench import _runformat as runformat
+from lazybench._array import LazyBenchError
 
 # pyperf metadata that names paths of the machine a run was made on.
 PRIVATE_METADATA = ("python_executable", "python_config_args")

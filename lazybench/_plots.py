@@ -12,8 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lazybench import levels  # noqa: E402
-from lazybench.results import atomic_write  # noqa: E402
+from lazybench import _levels as levels  # noqa: E402
+from lazybench._results import atomic_write  # noqa: E402
 
 PLOTS_DIR = "plots"
 

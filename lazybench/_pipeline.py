@@ -19,8 +19,13 @@ from typing import Any, Callable, Sequence
 
 import pyperf
 
-from lazybench import core, levels, report, results, runner, verify
-from lazybench.suite import Plan
+from lazybench import _array as core
+from lazybench import _levels as levels
+from lazybench import _report as report
+from lazybench import _results as results
+from lazybench import _runner as runner
+from lazybench import _verify as verify
+from lazybench._suite import Plan
 
 PLAN_FILE = "plan.json"
 # Environment the workers keep (pyperf gives them a minimal one).

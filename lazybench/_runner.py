@@ -17,9 +17,9 @@ from typing import Callable, Sequence
 import psutil
 import pyperf
 
-from lazybench import core, levels
-from lazybench.case import Case, Subject
-from lazybench.suite import FLOOR_INNER_LOOPS, Plan
+from lazybench import _array as core, _levels as levels
+from lazybench._case import Case, Subject
+from lazybench._suite import FLOOR_INNER_LOOPS, Plan
 
 _subjects: dict[Case, Subject] = {}
 

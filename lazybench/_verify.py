@@ -11,8 +11,8 @@ from __future__ import annotations
 import resource
 from typing import Any, Callable, Sequence
 
-from lazybench import core, levels
-from lazybench.case import Case, Subject
+from lazybench import _array as core, _levels as levels
+from lazybench._case import Case, Subject
 
 RUSAGE_FIELDS = ("ru_minflt", "ru_majflt", "ru_nvcsw", "ru_nivcsw")
 

@@ -77,7 +77,9 @@ minutes)."""
 
 
 def _build_parser() -> _Parser:
-    from lazybench import core, pythunks, suite
+    from lazybench import _array as core
+    from lazybench import _pythunks as pythunks
+    from lazybench import _suite as suite
 
     parser = _Parser(
         prog="python -m lazybench",
@@ -156,7 +158,7 @@ def _normalise(argv: list[str]) -> list[str]:
 
 
 def cmd_list() -> int:
-    from lazybench import core, pythunks
+    from lazybench import _array as core, _pythunks as pythunks
 
     print("variants:")
     for a in core.all_availability():
@@ -173,7 +175,7 @@ def cmd_list() -> int:
 
 
 def cmd_report(folder: pathlib.Path) -> int:
-    from lazybench import report, results
+    from lazybench import _report as report, _results as results
 
     _, paths = report.write_report(results.load_run(folder))
     for path in paths:
@@ -184,14 +186,17 @@ def cmd_report(folder: pathlib.Path) -> int:
 def cmd_run(args: argparse.Namespace, our_argv: list[str],
             pyperf_argv: list[str]) -> int:
     if pyperf_argv:                       # a pyperf worker: the parent's plan
-        from lazybench import runner
+        from lazybench import _runner as runner
 
         if args.plan is None:
             raise UsageError("a pyperf worker needs --plan")
         runner.work(args.plan, pyperf_argv)
         return 0
 
-    from lazybench import pipeline, report, results, suite
+    from lazybench import _pipeline as pipeline
+    from lazybench import _report as report
+    from lazybench import _results as results
+    from lazybench import _suite as suite
     try:
         results.check_results_dir(args.results_dir)
     except results.ResultsError as exc:
@@ -222,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    from lazybench.core import LazyBenchError
+    from lazybench._array import LazyBenchError
 
     raw = list(sys.argv[1:] if argv is None else argv)
     ours, pyperf_argv = _split_worker_args(raw)
@@ -247,6 +252,6 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _is_input_error(exc: Exception) -> bool:
-    from lazybench.results import ResultsError
+    from lazybench._results import ResultsError
 
     return isinstance(exc, (ResultsError, ValueError))

@@ -3,7 +3,7 @@
 A C variant is read through its view (``LazyArray.view()``) inside a view
 session; a Python thunk kind through its array's getter.  Both are reset
 between timed passes (untimed) and read by the same loop
-(:func:`lazybench.pyworkloads.run_pass`).
+(:func:`lazybench._pyworkloads.run_pass`).
 """
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ import dataclasses
 import time
 from typing import Any, Callable, ContextManager, Sequence
 
-from lazybench import core, pythunks, pyworkloads, views
-from lazybench.case import Case
+from lazybench import _array as core
+from lazybench import _pythunks as pythunks
+from lazybench import _pyworkloads as pyworkloads
+from lazybench import _views as views
+from lazybench._case import Case
 
 KINDS = pythunks.KINDS
 
@@ -105,7 +108,7 @@ class Target:
 
 
 class PySubject:
-    """A Python-level case (see :class:`lazybench.case.Subject`): the
+    """A Python-level case (see :class:`lazybench._case.Subject`): the
     Python loop over the case's indices."""
 
     def __init__(self, case: Case) -> None:

@@ -1,5 +1,5 @@
 """The levels a case runs at, and the one place that dispatches on them:
-:func:`open_case` builds a case's :class:`~lazybench.case.Subject` at its
+:func:`open_case` builds a case's :class:`~lazybench._case.Subject` at its
 level, :func:`preflight` checks it can be built, :data:`LEVELS` holds
 what the reports say of each."""
 from __future__ import annotations
@@ -8,8 +8,8 @@ import dataclasses
 import time
 from typing import Callable
 
-from lazybench import core, pylevel
-from lazybench.case import LEVEL_PREFIX, Case, Subject
+from lazybench import _array as core, _pylevel as pylevel
+from lazybench._case import LEVEL_PREFIX, Case, Subject
 
 
 class _CSubject:

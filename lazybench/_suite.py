@@ -8,8 +8,10 @@ import json
 import os
 from typing import Any
 
-from lazybench import core, pylevel, pythunks
-from lazybench.case import DEFAULT_SPIN, Case
+from lazybench import _array as core
+from lazybench import _pylevel as pylevel
+from lazybench import _pythunks as pythunks
+from lazybench._case import DEFAULT_SPIN, Case
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.1, 1.0)
 DEFAULT_N = 1 << 17                      # 1 MiB of int64, 256 pages
