@@ -228,6 +228,11 @@ def section(title: str, terminal: bool = False
     return register
 
 
+def _shown(table: pd.DataFrame, text: str = "") -> Part | None:
+    """A table with its note, or None when it has no rows."""
+    return None if table.empty else Part(text, table)
+
+
 @section("Unavailable variants")
 def _unavailable(fr: Frames) -> Part | None:
     gone = fr.run.meta.get("unavailable")
@@ -263,40 +268,33 @@ for _level in levels.LEVELS.values():
 
 @section("sigsegv-redirect per fault")
 def _redirect(fr: Frames) -> Part | None:
-    table = redirect_table(fr.level("c"), fr.floors)
-    if table.empty:
-        return None
-    return Part("sigsegv-redirect single-steps the redirected instruction "
-                "and puts the handle back (a SIGTRAP per fault); "
-                "sigsegv-redirect-essay is the essay's handler, which leaves "
-                "the register moved and is safe only in the suite's own "
-                "loops. single_step_added_ns is the price of that safety.",
-                table)
+    return _shown(redirect_table(fr.level("c"), fr.floors),
+                  "sigsegv-redirect single-steps the redirected instruction "
+                  "and puts the handle back (a SIGTRAP per fault); "
+                  "sigsegv-redirect-essay is the essay's handler, which "
+                  "leaves the register moved and is safe only in the "
+                  "suite's own loops. single_step_added_ns is the price of "
+                  "that safety.")
 
 
 @section("Time per page against the sum of its parts")
 def _page_budget(fr: Frames) -> Part | None:
-    table = page_budget_table(fr.level("c"), fr.floors)
-    if table.empty:
-        return None
-    return Part("joint floor: the signal and the page's installation timed "
-                "together in a minimal handler (sigbus-copy), plus "
-                "page-compute.", table)
+    return _shown(page_budget_table(fr.level("c"), fr.floors),
+                  "joint floor: the signal and the page's installation "
+                  "timed together in a minimal handler (sigbus-copy), plus "
+                  "page-compute.")
 
 
 @section("Fault-around (sequential scan)")
 def _fault_around(fr: Frames) -> Part | None:
-    table = fault_around_table(fr.level("c"))
-    return None if table.empty else Part(table=table)
+    return _shown(fault_around_table(fr.level("c")))
 
 
 @section("uffd-sigbus at fault-around 16 against the least it can cost")
 def _sigbus_around(fr: Frames) -> Part | None:
-    table = sigbus_around_table(fr.level("c"), fr.floors)
-    if table.empty:
-        return None
-    return Part("least = floor uffdio-copy-16 + page-compute + "
-                "sigbus-uffd-roundtrip / 16 (per page).", table)
+    return _shown(sigbus_around_table(fr.level("c"), fr.floors),
+                  "least = floor uffdio-copy-16 + page-compute + "
+                  "sigbus-uffd-roundtrip / 16 (per page).")
 
 
 @section("Lazy variants per touched page")
@@ -331,13 +329,11 @@ def _counters(fr: Frames) -> Part | None:
 @section("Best lazy C variant against the best Python thunk, from Python")
 def _python_speedup(fr: Frames) -> Part | None:
     py = fr.level("python")
-    table = python_speedup_table(py) if not py.empty else py
-    if table.empty:
-        return None
-    return Part("Best by time per touched element of the pass. The build "
-                "columns spread the one-off cost of creating the array (all "
-                "n thunk objects for Python; the mappings for C; one "
-                "untimed measurement) over the touched elements.", table)
+    return _shown(python_speedup_table(py) if not py.empty else py,
+                  "Best by time per touched element of the pass. The build "
+                  "columns spread the one-off cost of creating the array "
+                  "(all n thunk objects for Python; the mappings for C; one "
+                  "untimed measurement) over the touched elements.")
 
 
 def _built(fr: Frames) -> list[tuple[Section, Part]]:
