@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from lazybench import core
+from lazybench import _array as core
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -70,7 +70,7 @@ const struct lb_variant_ops lb_variant_trivial = {
 # The new variant against eager, in the copy: checksums and counters.
 CHECK = r'''
 import json
-from lazybench import core
+from lazybench import _array as core
 out = {}
 for v in ("trivial", "eager"):
     for g in core.GENERATORS:
