@@ -774,7 +774,7 @@ int lb_variant_supports(int v, const lb_params *p, char *why, size_t len)
     return !variants[v]->supports || variants[v]->supports(p, why, len);
 }
 
-int lb_variant_fault_around(int v)
+int lb_variant_has_fault_around(int v)
 {
     return v >= 0 && v < NVARIANTS && variants[v]->has_fault_around;
 }

@@ -89,7 +89,7 @@ int lb_variant_available(int variant, char *why, size_t len);
 int lb_variant_supports(int variant, const lb_params *params, char *why,
                         size_t len);
 /* 1 if the variant honours lb_params.fault_around. */
-int lb_variant_fault_around(int variant);
+int lb_variant_has_fault_around(int variant);
 /* Elements one fault materialises (a page, or one element). */
 int64_t lb_variant_granule(int variant);
 /* For the reports: 1 if the variant is a base for ratios (it computes

@@ -47,7 +47,7 @@ def supports(variant: str, generator: str) -> Availability:
 
 
 def has_fault_around(variant: str) -> bool:
-    return bool(lib.lb_variant_fault_around(
+    return bool(lib.lb_variant_has_fault_around(
         _index(VARIANTS, variant, "variant")))
 
 
@@ -354,7 +354,7 @@ class VariantInfo:
     and installation together ("" if none)."""
     name: str
     granule: int
-    fault_around: bool
+    has_fault_around: bool
     base: bool
     parts: tuple[str, ...]
     joint_floor: str
@@ -368,6 +368,6 @@ def variant_info(name: str) -> VariantInfo:
     joint = lib.lb_variant_joint_floor(v)
     return VariantInfo(
         name=name, granule=int(lib.lb_variant_granule(v)),
-        fault_around=bool(lib.lb_variant_fault_around(v)),
+        has_fault_around=bool(lib.lb_variant_has_fault_around(v)),
         base=bool(lib.lb_variant_base(v)), parts=tuple(parts),
         joint_floor="" if joint == ffi.NULL else ffi.string(joint).decode())
