@@ -25,8 +25,16 @@ def _stats(run: RunData, name: str) -> dict[str, float]:
 
 
 def floors_frame(run: RunData) -> pd.DataFrame:
+    """One row per floor, in the order they were measured (pyperf.json
+    keeps it; run.json's keys are sorted)."""
+    floors = run.meta.get("floors", {})
+    measured = [b.get_name()[len("floor/"):]
+                for b in run.suite.get_benchmarks()
+                if b.get_name().startswith("floor/")]
+    order = [f for f in measured if f in floors] + \
+        [f for f in floors if f not in measured]
     rows = []
-    for name, text in run.meta.get("floors", {}).items():
+    for name, text in ((f, floors[f]) for f in order):
         s = _stats(run, f"floor/{name}")
         rows.append({"floor": name, "ns_per_op": s["time_s"] * 1e9,
                      "stdev_ns": s["time_stdev_s"] * 1e9,
