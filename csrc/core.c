@@ -885,11 +885,15 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
     a->refs = LB_REF_CREATOR;
     a->magic = LB_MAGIC;
     a->gen = __atomic_load_n(&lb_fork_gen, __ATOMIC_RELAXED);
-    int64_t g = state_granule(a);
-    a->state = calloc((size_t)((a->n + g - 1) / g), 1);
-    if (!a->state) {
-        free(a);
-        return fail_status(LB_ENOMEM, "out of memory", NULL);
+    /* The state words (all lazy), for the variants that materialise
+     * through the core: page by page (install) or element by element. */
+    if (a->ops->install || a->ops->granule == 1) {
+        int64_t g = state_granule(a);
+        a->state = calloc((size_t)((a->n + g - 1) / g), 1);
+        if (!a->state) {
+            free(a);
+            return fail_status(LB_ENOMEM, "out of memory", NULL);
+        }
     }
     int rc = a->ops->create(a);
     if (rc) {

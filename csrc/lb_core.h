@@ -104,8 +104,9 @@ struct lb_array {
     const int64_t *view;           /* LB_ACCESS_FLAT: what workloads read */
     /* One LB_PAGE_* state word per granule (a page, or an element for
      * element-granular variants): lazy, being filled, ready.  The core
-     * allocates it zeroed (all lazy) and hands ranges back to lazy when
-     * a fill is unwound; the eager variants leave it unused. */
+     * allocates it zeroed (all lazy) before ops->create for variants with
+     * an install step or a granule of one element (NULL for the others),
+     * and hands ranges back to lazy when a fill is unwound. */
     uint8_t *state;
     int64_t *const *handles;       /* LB_ACCESS_HANDLES: the element list */
     void *priv;                    /* the variant's own state */
