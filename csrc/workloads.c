@@ -196,8 +196,13 @@ static int body_run(lb_array *a, void *p)
     return LB_OK;
 }
 
-static int check_workload(const lb_workload *w)
+/* A valid workload over n elements: LB_OK, or LB_EINVAL and why. */
+static int check_workload(const lb_workload *w, int64_t n)
 {
+    if (n < 1) {
+        lb_set_error("n must be at least 1", NULL);
+        return LB_EINVAL;
+    }
     if (w->kind < 0 || w->kind >= LB_WL_COUNT) {
         lb_set_error("unknown workload", NULL);
         return LB_EINVAL;
@@ -213,7 +218,7 @@ static int run_loops(lb_array *a, const lb_workload *w, int64_t loops,
                      int reset, lb_result *out)
 {
     memset(out, 0, sizeof *out);
-    int rc = check_workload(w);
+    int rc = check_workload(w, a->n);
     if (rc)
         return rc;
     if (loops < 1) {
@@ -238,7 +243,7 @@ int lb_bench(lb_array *a, const lb_workload *w, int64_t loops, int reset,
 int lb_workload_footprint(const lb_array *a, const lb_workload *w,
                           int64_t *pages, int64_t *accesses)
 {
-    int rc = check_workload(w);
+    int rc = check_workload(w, a->n);
     if (rc)
         return rc;
     int64_t m = reads_of(a->n, w);
@@ -273,13 +278,9 @@ int64_t lb_workload_indices(const lb_workload *w, int64_t n, int64_t *out,
     if (!ts)
         return LB_ENOMEM;
     ts->err[0] = 0;
-    int rc = check_workload(w);
+    int rc = check_workload(w, n);
     if (rc)
         return rc;
-    if (n < 1) {
-        lb_set_error("n must be at least 1", NULL);
-        return LB_EINVAL;
-    }
     int64_t m = reads_of(n, w);
     if (out && cap >= m) {
         struct index_sink sink = {.out = out};
