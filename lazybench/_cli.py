@@ -202,12 +202,11 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
     except results.ResultsError as exc:
         raise UsageError(f"--results-dir {args.results_dir}: {exc}") from None
     if args.plan is not None:
-        plan = suite.Plan.load(args.plan)
-    else:
-        plan = suite.plan(args.suite, suite.Selection(
-            variants=args.variants, generators=args.generators,
-            workloads=args.workloads, fractions=args.touched,
-            n=args.elements, spin=args.spin, python=not args.no_python))
+        raise UsageError("--plan is only for pyperf's workers")
+    plan = suite.plan(args.suite, suite.Selection(
+        variants=args.variants, generators=args.generators,
+        workloads=args.workloads, fractions=args.touched,
+        n=args.elements, spin=args.spin, python=not args.no_python))
     done = pipeline.run(plan, args.results_dir, args.run_name,
                         args.save_baseline, our_argv)
     print(report.terminal(done.frames))

@@ -57,6 +57,7 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str],
     (["run", "--bogus"], "unrecognized arguments"),
     (["frobnicate"], "unrecognized arguments"),
     (["report", "no/such/folder"], "no such run folder"),
+    (["run", "--plan", "plan.json"], "only for pyperf's workers"),
 ])
 def test_bad_input_one_line_exit_2(argv: list[str], needle: str,
                                    tmp_path: pathlib.Path) -> None:
