@@ -197,6 +197,8 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
     from lazybench import _report as report
     from lazybench import _results as results
     from lazybench import _suite as suite
+    from lazybench._progress import Reporter
+
     try:
         results.check_results_dir(args.results_dir)
     except results.ResultsError as exc:
@@ -208,7 +210,7 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
         workloads=args.workloads, fractions=args.touched,
         n=args.elements, spin=args.spin, python=not args.no_python))
     done = pipeline.run(plan, args.results_dir, args.run_name,
-                        args.save_baseline, our_argv)
+                        args.save_baseline, our_argv, Reporter())
     print(report.terminal(done.frames))
     if done.baseline is not None:
         print(f"baseline: {done.baseline}/")
@@ -217,7 +219,30 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
     return 0
 
 
+def _core_missing() -> str | None:
+    """Why the C core cannot be imported, in one line, or None.
+
+    The usual cause: lazybench was installed with ``pip install .`` and is
+    run from its source folder, whose ``lazybench/`` (with no core built
+    in it) comes first on sys.path and hides the installed package."""
+    try:
+        import lazybench._core  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != "lazybench._core":
+            raise
+        folder = pathlib.Path(__file__).resolve().parent
+        return (f"the C core is not built in {folder}; from a source "
+                "folder, install with 'pip install -e .' (it builds the "
+                "core in place), or run from another folder to use an "
+                "installed lazybench")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    missing = _core_missing()
+    if missing is not None:
+        print(f"lazybench: error: {missing}", file=sys.stderr)
+        return USAGE_ERROR
     try:
         return _main(argv)
     except KeyboardInterrupt:

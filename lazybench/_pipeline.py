@@ -8,14 +8,16 @@ their own.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
 import pathlib
 import platform
 import shutil
 import sys
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import pyperf
 
@@ -25,13 +27,14 @@ from lazybench import _report as report
 from lazybench import _results as results
 from lazybench import _runner as runner
 from lazybench import _verify as verify
+from lazybench._progress import Progress
 from lazybench._suite import Plan
+
+T = TypeVar("T")
 
 PLAN_FILE = "plan.json"
 # Environment the workers keep (pyperf gives them a minimal one).
 INHERITED_ENVIRON = ("PYTHONPATH", "LAZYBENCH_NO_USERFAULTFD")
-
-Progress = Callable[[str], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +79,9 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
         ) -> Finished:
     """Verify, time and write `plan` as a run folder under `results_dir`
     (named `name`, or date-time-profile); also as the baseline when
-    `save_baseline`.  `argv` is recorded in run.json; `progress` hears the
-    name of each case verified and each benchmark timed."""
+    `save_baseline`.  `argv` is recorded in run.json; `progress` hears of
+    each case verified and each benchmark timed (pyperf's own line per
+    benchmark is then not printed)."""
     results.check_results_dir(results_dir)
     preflight(plan)
     profile = plan.profile
@@ -88,7 +92,8 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
             log(f"variant {u.variant} unavailable: {u.reason}")
         started = time.monotonic()
         log(f"verifying {len(plan.cases)} cases against eager ...")
-        records = verify.verify_all(plan.cases, progress)
+        records = _phase(progress, "verifying", len(plan.cases),
+                         lambda step: verify.verify_all(plan.cases, step))
         log(f"timing {len(plan.floors)} floors and {len(plan.cases)} cases "
             f"with pyperf ({profile.processes} processes x "
             f"{profile.values} values) ...")
@@ -100,8 +105,9 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
         if inherit:
             pyperf_args += ["--inherit-environ", ",".join(inherit)]
         bench_runner.parse_args(pyperf_args)
-        benches = runner.bench_all_interruptible(bench_runner, plan,
-                                                 progress)
+        benches = _phase(progress, "timing", len(plan.benchmark_names()),
+                         lambda step: runner.bench_all_interruptible(
+                             bench_runner, plan, step))
         expected = plan.benchmark_names()
         got = [b.get_name() for b in benches]
         if got != expected:
@@ -127,6 +133,20 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
     frames, _ = report.write_report(results.load_run(path))
     baseline = store_baseline(path, results_dir) if save_baseline else None
     return Finished(path, frames, baseline)
+
+
+def _phase(progress: Progress | None, name: str, total: int,
+           work: Callable[[Callable[[str], None] | None], T]) -> T:
+    """work(step), reporting each step to `progress` when there is one;
+    pyperf's own lines (on stdout) are then left out."""
+    if progress is None:
+        return work(None)
+    progress.start(name, total)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return work(progress.step)
+    finally:
+        progress.finish()
 
 
 def store_baseline(path: pathlib.Path,

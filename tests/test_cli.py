@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -150,7 +151,9 @@ def test_ctrl_c_exits_130_and_leaves_nothing(tmp_path: pathlib.Path) -> None:
             proc.wait()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert err.strip().splitlines() == ["lazybench: interrupted"]
+    progress = re.compile(r"^(verifying|timing) \d+/\d+ ")
+    assert [ln for ln in err.strip().splitlines()
+            if not progress.match(ln)] == ["lazybench: interrupted"]
     assert list(results.iterdir()) == []       # no run, no temporary folder
     left = [p for p in psutil.process_iter(["cmdline"])
             if str(results) in " ".join(p.info["cmdline"] or ())]
@@ -179,11 +182,31 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
                     "--run-name", "small"])
     assert proc.returncode == 0, proc.stderr + proc.stdout
     assert "ns per touched element" in proc.stdout
+    (results / "stderr.txt").write_text(proc.stderr)
+    (results / "stdout.txt").write_text(proc.stdout)
     return results
 
 
+def test_progress_counts_every_case_and_benchmark(
+        small_run: pathlib.Path) -> None:
+    """Not a terminal: one plain line per step, numbered k/N, and no
+    pyperf line per benchmark."""
+    names = suite.Plan.load(small_run / "small" / "plan.json")
+    lines = (small_run / "stderr.txt").read_text().splitlines()
+    for phase, expected in (("verifying", [c.name for c in names.cases]),
+                            ("timing", names.benchmark_names())):
+        steps = [ln for ln in lines if ln.startswith(phase + " ")
+                 and "/" in ln.split()[1]]
+        total = len(expected)
+        assert [ln.split()[1] for ln in steps] == \
+            [f"{k}/{total}" for k in range(1, total + 1)]
+        assert [ln.split()[2].rstrip(",") for ln in steps] == expected
+    assert "Mean +- std dev" not in (small_run / "stdout.txt").read_text()
+
+
 def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
-    assert sorted(p.name for p in small_run.iterdir()) == ["small"]
+    assert sorted(p.name for p in small_run.iterdir()
+                  if p.is_dir()) == ["small"]
     folder = small_run / "small"
     for name in ("pyperf.json", "run.json", "results.csv", "floors.csv",
                  "report.md", "plots/time_per_element_hash.png",
