@@ -9,6 +9,7 @@ that holds within a phase.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import Callable, Protocol, TextIO
@@ -64,6 +65,11 @@ class Reporter:
         text = self.line(name)
         self.done += 1
         if self.tty:
+            # a line longer than the terminal would wrap, and \r could
+            # no longer rewrite it
+            columns = shutil.get_terminal_size().columns - 1
+            if len(text) > columns:
+                text = text[:max(columns - 3, 0)] + "..."
             pad = max(0, self.width - len(text))
             self.stream.write("\r" + text + " " * pad)
             self.width = len(text)

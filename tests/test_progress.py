@@ -4,10 +4,13 @@ core hides an installed lazybench."""
 from __future__ import annotations
 
 import io
+import os
 import pathlib
 import shutil
 import subprocess
 import sys
+
+import pytest
 
 from lazybench._progress import Reporter, duration
 
@@ -58,6 +61,17 @@ def test_terminal_line_is_rewritten_in_place_and_cleared() -> None:
     # a shorter line covers what the longer one left on the terminal
     assert len(parts[2]) >= len(parts[1].rstrip())
     assert parts[-1] == "" and parts[-2].strip() == ""
+
+
+def test_terminal_line_never_wraps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shutil.get_terminal_size",
+                        lambda *a: os.terminal_size((20, 5)))
+    stream = _Stream(tty=True)
+    p = Reporter(stream, _Clock())
+    p.start("timing", 3)
+    p.step("a-very-long-case-name/hash/strided/100%")
+    line = stream.getvalue().split("\r")[1]
+    assert len(line) == 19 and line.endswith("...")
 
 
 def test_duration() -> None:
