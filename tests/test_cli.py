@@ -418,3 +418,57 @@ def test_pyperf_file_of_another_run_is_one_line(
     assert_one_line_error(proc, "pyperf.json: ")
     assert needle in proc.stderr
     assert not (folder / "report.md").exists()
+
+
+def _terminal_tables(stdout: str) -> dict[str, list[list[str]]]:
+    """The tables the run printed, by title: rows of whitespace-split
+    cells, the header first."""
+    tables: dict[str, list[list[str]]] = {}
+    title = None
+    for line in stdout.splitlines():
+        if line.endswith(":") and not line.startswith(" "):
+            title = line[:-1]
+            tables[title] = []
+        elif not line.strip() or line.startswith("results:"):
+            title = None
+        elif title is not None:
+            tables[title].append(line.split())
+    return tables
+
+
+def test_every_figure_printed_is_its_results_csv_row(
+        small_run: pathlib.Path) -> None:
+    folder = small_run / "small"
+    df = pd.read_csv(folder / "results.csv")
+    floors = pd.read_csv(folder / "floors.csv").set_index("floor")
+    tables = _terminal_tables((small_run / "stdout.txt").read_text())
+    rows = tables.pop("Floors (ns per operation)")
+    assert rows[0][:2] == ["floor", "ns_per_op"]
+    assert {r[0] for r in rows[1:]} == set(floors.index)
+    for r in rows[1:]:
+        assert r[1] == format(floors.loc[r[0], "ns_per_op"], ".1f"), r
+    levels = {"C workload loop": "c", "read from Python": "python"}
+    assert sorted(tables) == sorted(
+        f"ns per touched element, {t}, first pass" for t in levels)
+    checked = 0
+    for title, rows in tables.items():
+        level = next(v for k, v in levels.items() if k in title)
+        header = rows[0]
+        assert header[:3] == ["generator", "workload", "touched"]
+        for r in rows[1:]:
+            g, w, touched = r[:3]
+            for variant, cell in zip(header[3:], r[3:]):
+                match = df[(df.level == level) & (df.variant == variant) &
+                           (df.generator == g) & (df.workload == w) &
+                           ((df.fraction * 100).map("{:g}%".format)
+                            == touched) & ~df.warm &
+                           (df.fault_around == 1)]
+                if cell == "NaN":
+                    assert match.empty, (title, r, variant)
+                    continue
+                assert len(match) == 1, (title, r, variant)
+                value = match.ns_per_touched_element.iloc[0]
+                assert cell == format(value, ".3g"), (title, r, variant)
+                checked += 1
+    # every first-pass case at fault-around 1 was printed once
+    assert checked == int((~df.warm & (df.fault_around == 1)).sum())
