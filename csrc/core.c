@@ -1038,3 +1038,43 @@ void lb_counters_clear(lb_array *a)
     memset(&a->c, 0, sizeof a->c);
     lb_array_put(a);
 }
+
+/* ---- facts about the build and the machine ---------------------------- */
+
+const char *lb_compiler(void)
+{
+#if defined(__clang__)
+    return __VERSION__;
+#elif defined(__GNUC__)
+    return "gcc " __VERSION__;
+#else
+    return "unknown compiler";
+#endif
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double lb_tsc_hz(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    /* Ticks over a ~20 ms spin of the monotonic clock.  Under a hypervisor
+     * the TSC runs at the host's rate (scaled or not), so this figure
+     * follows the host where the CPU model string does not. */
+    double t0 = monotonic_s();
+    uint64_t c0 = __builtin_ia32_rdtsc();
+    double t1;
+    uint64_t c1;
+    do {
+        t1 = monotonic_s();
+        c1 = __builtin_ia32_rdtsc();
+    } while (t1 - t0 < 0.02);
+    return (double)(c1 - c0) / (t1 - t0);
+#else
+    return 0.0;
+#endif
+}

@@ -195,6 +195,16 @@ int64_t lb_floor_run(int floor, int64_t iters);
 
 const char *lb_capstone_version(void);
 
+/* Facts about the build and the machine, for run.json.  The compiler that
+ * built the core (its version string); how the last userfaultfd that
+ * opened was obtained: "userfaultfd(UFFD_USER_MODE_ONLY)" (the system
+ * call) or "/dev/userfaultfd" (NULL: none opened yet in this process);
+ * the TSC rate in Hz, measured against CLOCK_MONOTONIC over about 20 ms
+ * (0 where there is no TSC to read). */
+const char *lb_compiler(void);
+const char *lb_uffd_how(void);
+double lb_tsc_hz(void);
+
 /* Instruction-form self-test: element i read by one inline-asm load of
  * form `form` with register `reg` (0..15: rax rcx rdx rbx rsp rbp rsi rdi
  * r8..r15) holding the element's address (a handle for sigsegv-redirect).

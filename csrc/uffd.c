@@ -22,19 +22,27 @@
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
 
+/* How the last successful open got its descriptor (lb_uffd_how). */
+static const char *uffd_how;
+
 static int open_raw(char *why, size_t len)
 {
     int fd = (int)syscall(SYS_userfaultfd,
                           O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-    if (fd >= 0)
+    if (fd >= 0) {
+        __atomic_store_n(&uffd_how, "userfaultfd(UFFD_USER_MODE_ONLY)",
+                         __ATOMIC_RELAXED);
         return fd;
+    }
     int first = errno;
     int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
     if (dev >= 0) {
         fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
         close(dev);
-        if (fd >= 0)
+        if (fd >= 0) {
+            __atomic_store_n(&uffd_how, "/dev/userfaultfd", __ATOMIC_RELAXED);
             return fd;
+        }
     }
     snprintf(why, len, "userfaultfd refused (%s; /dev/userfaultfd: %s)",
              strerror(first), strerror(errno));
@@ -67,6 +75,11 @@ int lb_uffd_available(char *why, size_t len)
         return 0;
     close(fd);
     return 1;
+}
+
+const char *lb_uffd_how(void)
+{
+    return __atomic_load_n(&uffd_how, __ATOMIC_RELAXED);
 }
 
 int lb_uffd_register(int fd, void *start, size_t len)

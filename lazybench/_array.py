@@ -27,6 +27,22 @@ MAX_NESTING: int = int(lib.lb_max_nesting())
 MAX_ELEMENTS: int = int(lib.lb_max_elements())
 MAX_SPIN: int = int(lib.lb_max_spin())
 CAPSTONE_VERSION: str = ffi.string(lib.lb_capstone_version()).decode()
+COMPILER: str = ffi.string(lib.lb_compiler()).decode()
+
+
+def uffd_how() -> str | None:
+    """How this process's last userfaultfd was opened (the system call with
+    UFFD_USER_MODE_ONLY, or /dev/userfaultfd); None if none opened yet."""
+    how = lib.lb_uffd_how()
+    return None if how == ffi.NULL else ffi.string(how).decode()
+
+
+def tsc_hz() -> float | None:
+    """The TSC rate measured against CLOCK_MONOTONIC over about 20 ms;
+    None where the core cannot read a TSC."""
+    hz = float(lib.lb_tsc_hz())
+    return hz if hz > 0 else None
+
 
 def _index(names: tuple[str, ...], name: str, kind: str) -> int:
     try:

@@ -13,16 +13,16 @@ import dataclasses
 import io
 import os
 import pathlib
-import platform
 import shutil
 import sys
 import time
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import pyperf
 
 from lazybench import _array as core
 from lazybench import _levels as levels
+from lazybench import _machine as machine
 from lazybench import _report as report
 from lazybench import _results as results
 from lazybench import _runner as runner
@@ -59,18 +59,6 @@ def preflight(plan: Plan) -> None:
         if key not in seen:
             seen.add(key)
             levels.preflight(case)
-
-
-def machine() -> dict[str, Any]:
-    from importlib import metadata
-
-    return {"kernel": platform.release(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "capstone": core.CAPSTONE_VERSION,
-            "capstone_wheel": metadata.version("capstone"),
-            "pyperf": metadata.version("pyperf"),
-            "page_elements": core.PAGE_ELEMENTS,
-            "max_nesting": core.MAX_NESTING}
 
 
 def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
@@ -120,7 +108,7 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
             "format": results.FORMAT, "name": name, "profile": profile.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "duration_s": round(time.monotonic() - started, 1),
-            "argv": list(argv), "machine": machine(),
+            "argv": list(argv), "machine": machine.facts(),
             "floors": {f: core.FLOORS[f] for f in plan.floors},
             "cases": records,
             "unavailable": [dataclasses.asdict(u) for u in plan.unavailable],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -341,6 +341,76 @@ def _built(fr: Frames) -> list[tuple[Section, Part]]:
             if (part := s.build(fr)) is not None]
 
 
+# Keys run.json's "machine" has had since it records more than the kernel,
+# Python and library versions; a run without any of them predates that.
+_MACHINE_KEYS = ("cpu_model", "tsc_hz", "mitigations", "thp", "uffd_usable",
+                 "compiler", "lazybench")
+
+
+def _fact(machine: dict[str, Any], key: str, fmt: str = "{}") -> str:
+    if key not in machine:
+        return "not recorded"
+    value = machine[key]
+    return "unknown" if value is None else fmt.format(value)
+
+
+def _mitigation_summary(mit: dict[str, str]) -> str:
+    groups: dict[str, list[str]] = {}
+    for name, text in mit.items():
+        kind = ("not affected" if text.startswith("Not affected") else
+                "vulnerable" if text.startswith("Vulnerable") else
+                "mitigated" if text.startswith("Mitigation") else "other")
+        groups.setdefault(kind, []).append(name)
+    parts = [f"{len(groups.pop('not affected'))} not affected"
+             if "not affected" in groups else ""]
+    parts += [f"{kind}: {', '.join(names)}" for kind, names in groups.items()]
+    return "; ".join(p for p in parts if p) or "none listed"
+
+
+def machine_block(machine: dict[str, Any]) -> list[str]:
+    """The header's Machine lines (markdown), from run.json's "machine"."""
+    if not any(k in machine for k in _MACHINE_KEYS):
+        return ["Machine: CPU model, microcode, TSC rate, mitigations, "
+                "kernel settings, userfaultfd, compiler and revision "
+                "not recorded (an older run).", ""]
+    f = machine
+    cpuid = (f"family {_fact(f, 'cpu_family')} model "
+             f"{_fact(f, 'cpu_model_number')} stepping "
+             f"{_fact(f, 'cpu_stepping')}")
+    under = {True: ", under a hypervisor", False: ""}.get(
+        f.get("hypervisor"), "")
+    mit = f.get("mitigations")
+    if "uffd_usable" not in f:
+        uffd = "not recorded"
+    elif f["uffd_usable"]:
+        uffd = f"usable, via {_fact(f, 'uffd_how')}"
+    else:
+        uffd = f"not usable ({_fact(f, 'uffd_refused')})"
+    tsc = _fact(f, "tsc_hz")
+    if isinstance(f.get("tsc_hz"), (int, float)):
+        tsc = f"{f['tsc_hz'] / 1e6:.2f} MHz"
+    rev = _fact(f, "git_revision")
+    if f.get("git_revision"):
+        rev = f["git_revision"][:12] + (
+            " (dirty)" if f.get("git_dirty") else "")
+    return [
+        "Machine:", "",
+        f"- CPU: {_fact(f, 'cpu_model')} ({_fact(f, 'cpu_vendor')} {cpuid}, "
+        f"microcode {_fact(f, 'microcode')}){under}",
+        f"- TSC (measured): {tsc}; cpu MHz {_fact(f, 'cpu_mhz')}, bogomips "
+        f"{_fact(f, 'bogomips')}, cpufreq max "
+        f"{_fact(f, 'cpufreq_max_khz', '{} kHz')}",
+        f"- Kernel: THP {_fact(f, 'thp')}, vm.max_map_count "
+        f"{_fact(f, 'max_map_count')}, vm.unprivileged_userfaultfd "
+        f"{_fact(f, 'unprivileged_userfaultfd')}, "
+        f"kernel.perf_event_paranoid {_fact(f, 'perf_event_paranoid')}",
+        f"- userfaultfd: {uffd}",
+        "- Mitigations: " + (_mitigation_summary(mit) if isinstance(mit, dict) else
+                             _fact(f, "mitigations")),
+        f"- Build: {_fact(f, 'compiler')}; lazybench "
+        f"{_fact(f, 'lazybench')}, git {rev}", ""]
+
+
 def markdown(fr: Frames, plots: list[pathlib.Path]) -> str:
     m = fr.run.meta
     out = [f"# lazybench run `{m['name']}`", "",
@@ -348,9 +418,12 @@ def markdown(fr: Frames, plots: list[pathlib.Path]) -> str:
            f"{m['machine'].get('cpu_count')} CPUs, kernel "
            f"{m['machine'].get('kernel')}, Python {m['machine'].get('python')},"
            f" Capstone {m['machine'].get('capstone_wheel')}.", "",
+           *machine_block(m['machine']),
            "Times are pyperf medians of the C workload loop, divided by the "
            "elements (or distinct pages) the workload touched. Floors were "
-           "measured in the same run.", ""]
+           "measured in the same run: with the TSC rate they are the run's "
+           "own host-sensitive reference (section Floors below, floors.csv, "
+           "run.json `floors`, pyperf.json).", ""]
     for sec, part in _built(fr):
         out += [f"## {sec.title}", ""]
         if part.text:
