@@ -58,7 +58,10 @@ FAMILIES: tuple[Family, ...] = (
 # A variant no prefix (nor its declared facts) places.
 FALLBACK = Family("other", "other", "#8c564b", ())
 
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# Dealt over the known variants in order: every family gets shapes that
+# differ at a small size (a shape may recur in another family's colour).
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "d",
+           "p", "s", "^", "8", "H")
 LINESTYLES = ("-", "--", ":", "-.")
 # A panel with one fraction spreads its points over this factor around it.
 DODGE = 1.6
@@ -100,10 +103,14 @@ def family_of(variant: str) -> Family:
     return FALLBACK
 
 
-def _shade(colour: str, k: int) -> str:
+def _shade(colour: str, k: int, darker: int = 0) -> str:
     """The family colour, a little lighter for later members (by their
     rank only, so a new member moves no other), so that overlapping lines
-    of a family still read apart; the hue stays."""
+    of a family still read apart; the hue stays.  `darker` darkens it
+    instead (the last resort of a crowded family)."""
+    if darker:
+        return mcolors.to_hex(tuple(c * (1 - 0.1 * (1 + k % 5))
+                                    for c in mcolors.to_rgb(colour)))
     t = min(0.14 * k, 0.56)
     r, g, b = mcolors.to_rgb(colour)
     return mcolors.to_hex((r + (1 - r) * t, g + (1 - g) * t, b + (1 - b) * t))
@@ -119,14 +126,26 @@ def styles(variants: Sequence[str] = ()) -> dict[str, Style]:
     for v in (*known, *extra):
         members.setdefault(family_of(v).key, []).append(v)
     fams = {f.key: f for f in (*FAMILIES, FALLBACK)}
-    out = {}
-    for key, names in members.items():
-        for k, v in enumerate(names):
-            # (marker, line style) distinct for 32 members of a family
-            out[v] = Style(key, _shade(fams[key].colour, k),
-                           MARKERS[k % len(MARKERS)],
-                           LINESTYLES[(k + k // len(MARKERS)) %
-                                      len(LINESTYLES)])
+    rank = {v: k for names in members.values() for k, v in enumerate(names)}
+    out: dict[str, Style] = {}
+    used: set[tuple] = set()
+    # markers are dealt over all variants (lines of two families that
+    # overlap still read apart), line styles and shades by rank in the
+    # family; a (colour, marker, line style) taken already moves the marker
+    for g, v in enumerate((*known, *extra)):
+        key, k = family_of(v).key, rank[v]
+        colour = _shade(fams[key].colour, k)
+        linestyle = LINESTYLES[k % len(LINESTYLES)]
+        for m in range(len(MARKERS)):
+            style = Style(key, colour, MARKERS[(g + m) % len(MARKERS)],
+                          linestyle)
+            if style.key() not in used:
+                break
+        else:   # every marker taken in this colour and line style
+            style = Style(key, _shade(fams[key].colour, k, 1), MARKERS[0],
+                          linestyle)
+        used.add(style.key())
+        out[v] = style
     return out
 
 
@@ -311,7 +330,7 @@ def variant_figure(df: pd.DataFrame, variant: str,
     axes[1][0].set_ylabel("ns per touched page")
     _legend(fig, axes.flat)
     title = levels.LEVELS[level].title if level in levels.LEVELS else level
-    fig.suptitle(f"{variant} ({family_title(variant)}): {title}, "
+    fig.suptitle(f"{variant} (family: {family_title(variant)}): {title}, "
                  f"generator: {generator}")
     return fig
 

@@ -162,3 +162,23 @@ def test_write_plots(fr, tmp_path) -> None:
                for p in written)
     assert len(written) == 5 + len(core.VARIANTS) + len(pythunks.KINDS)
     assert len(plt.get_fignums()) == before       # every figure closed
+
+
+def test_an_unknown_variant_is_plotted_in_its_own_style(fr) -> None:
+    cases = fr.cases.replace({"variant": {"swcheck": "mystery"}})
+    with plt.rc_context({"figure.max_open_warning": 0}):
+        figs = list(plots.figures(cases[cases.level == "c"], fr.floors))
+    try:
+        names = [n for n, _ in figs]
+        assert "variant_mystery.png" in names
+        for name, fig in figs:
+            keys = {}
+            for ax in fig.axes:
+                assert ax.has_data()
+                for line in ax.get_lines():
+                    assert keys.setdefault(_key(line), line.get_label()) \
+                        == line.get_label(), name
+        assert plots.styles(["mystery"])["mystery"].family == "other"
+    finally:
+        for _, fig in figs:
+            plt.close(fig)
