@@ -463,7 +463,7 @@ def write_report(run: RunData) -> tuple[Frames, list[pathlib.Path]]:
     atomic_write(folder / CSV_FILE, fr.cases.to_csv(index=False).encode())
     atomic_write(folder / FLOORS_CSV_FILE,
                  fr.floors.to_csv(index=False).encode())
-    pngs = plotting.write_plots(fr.cases, folder)
+    pngs = plotting.write_plots(fr, folder)
     rel = [p.relative_to(folder) for p in pngs]
     atomic_write(folder / REPORT_FILE, markdown(fr, rel).encode())
     return fr, [folder / CSV_FILE, folder / FLOORS_CSV_FILE,
