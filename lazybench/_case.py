@@ -46,6 +46,11 @@ class Case:
         return cls(**data)
 
 
+def floor_benchmark_name(name: str) -> str:
+    """The pyperf benchmark that times floor `name`."""
+    return f"floor/{name}"
+
+
 def format_fraction(fraction: float) -> str:
     return f"{fraction * 100:g}%"
 

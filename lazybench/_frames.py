@@ -10,6 +10,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from lazybench import _array as core
+from lazybench._case import floor_benchmark_name
 from lazybench._results import RunData
 
 
@@ -28,14 +29,13 @@ def floors_frame(run: RunData) -> pd.DataFrame:
     """One row per floor, in the order they were measured (pyperf.json
     keeps it; run.json's keys are sorted)."""
     floors = run.meta.get("floors", {})
-    measured = [b.get_name()[len("floor/"):]
-                for b in run.suite.get_benchmarks()
-                if b.get_name().startswith("floor/")]
-    order = [f for f in measured if f in floors] + \
-        [f for f in floors if f not in measured]
+    by_bench = {floor_benchmark_name(f): f for f in floors}
+    measured = [by_bench[b.get_name()] for b in run.suite.get_benchmarks()
+                if b.get_name() in by_bench]
+    order = measured + [f for f in floors if f not in measured]
     rows = []
     for name, text in ((f, floors[f]) for f in order):
-        s = _stats(run, f"floor/{name}")
+        s = _stats(run, floor_benchmark_name(name))
         rows.append({"floor": name, "ns_per_op": s["time_s"] * 1e9,
                      "stdev_ns": s["time_stdev_s"] * 1e9,
                      "values": s["values"], "what": text})

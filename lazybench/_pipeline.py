@@ -93,10 +93,10 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
         if inherit:
             pyperf_args += ["--inherit-environ", ",".join(inherit)]
         bench_runner.parse_args(pyperf_args)
-        benches = _phase(progress, "timing", len(plan.benchmark_names()),
+        expected = plan.benchmark_names()
+        benches = _phase(progress, "timing", len(expected),
                          lambda step: runner.bench_all_interruptible(
                              bench_runner, plan, step))
-        expected = plan.benchmark_names()
         got = [b.get_name() for b in benches]
         if got != expected:
             missing = [n for n in expected if n not in got]

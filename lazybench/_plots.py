@@ -28,6 +28,7 @@ import pandas as pd  # noqa: E402
 from lazybench import _array as core  # noqa: E402
 from lazybench import _levels as levels  # noqa: E402
 from lazybench import _pythunks as pythunks  # noqa: E402
+from lazybench._frames import Frames, floor_lookup  # noqa: E402
 from lazybench._results import atomic_write  # noqa: E402
 
 PLOTS_DIR = "plots"
@@ -169,13 +170,13 @@ def floor_lines(variant: str, generator: str, floors: pd.DataFrame,
     parts = core.variant_info(variant).parts
     if not parts:
         return []
-    table = dict(zip(floors.floor, floors.ns_per_op))
+    floor = floor_lookup(floors)
     out = []
-    rt = table.get(parts[0], float("nan"))
+    rt = floor(parts[0])
     if rt == rt and rt > 0:
         out.append(FloorLine(f"floor {parts[0]}", rt, style.color, ":"))
     if generator == PAGE_COMPUTE_GENERATOR or "page-compute" not in parts:
-        total = sum(table.get(p, float("nan")) for p in parts)
+        total = sum(floor(p) for p in parts)
         if total == total and total > 0:
             out.append(FloorLine("floor " + " + ".join(parts), total,
                                  style.color, "--"))
@@ -359,15 +360,11 @@ def figures(cases: pd.DataFrame, floors: pd.DataFrame | None = None
                variant_figure(cases, variant, floors, style))
 
 
-def write_plots(frames, folder: pathlib.Path) -> list[pathlib.Path]:
-    """Write every plot of a run's frames (a Frames; a bare cases frame is
-    plotted without floors) under folder/plots; returns the files."""
-    if isinstance(frames, pd.DataFrame):
-        cases, floors = frames, None
-    else:
-        cases, floors = frames.cases, frames.floors
+def write_plots(frames: Frames, folder: pathlib.Path) -> list[pathlib.Path]:
+    """Write every plot of a run's frames under folder/plots; returns the
+    files."""
     out = []
-    for name, fig in figures(cases, floors):
+    for name, fig in figures(frames.cases, frames.floors):
         buf = io.BytesIO()
         try:
             fig.savefig(buf, format="png", dpi=110)

@@ -35,13 +35,6 @@ def _stream(workload: str, n: int, fraction: float, seed: int,
     return w, m
 
 
-def reads_of(workload: str, n: int, fraction: float,
-             page_elements: int) -> int:
-    """ceil(fraction * population), clamped to [1, population]; the
-    population is the pages spanned for `strided`, else the elements."""
-    return _stream(workload, n, fraction, 1, page_elements)[1]
-
-
 def indices(workload: str, n: int, fraction: float, seed: int,
             page_elements: int) -> list[int]:
     """The element indices the C workload reads, in its order."""

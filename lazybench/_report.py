@@ -441,8 +441,9 @@ def markdown(fr: Frames, plots: list[pathlib.Path]) -> str:
 def terminal(fr: Frames) -> str:
     """The sections marked for the terminal, as plain text tables."""
     out = []
-    for sec, part in _built(fr):
-        if not sec.terminal or part.table is None:
+    for sec in SECTIONS:
+        part = sec.build(fr) if sec.terminal else None
+        if part is None or part.table is None:
             continue
         table = part.table
         if part.terminal_columns:

@@ -9,6 +9,8 @@ from typing import Any, Union
 
 import pyperf
 
+from lazybench._case import floor_benchmark_name
+
 FORMAT = 1
 
 # A spec is the type(s) a value must have, a dict of the keys an object
@@ -89,8 +91,6 @@ def check_run(meta: Any) -> None:
 
 def benchmark_names(meta: dict[str, Any]) -> list[str]:
     """The pyperf benchmarks a run of this run.json measured."""
-    from lazybench._runner import floor_benchmark_name
-
     return [floor_benchmark_name(f) for f in meta.get("floors", {})] + \
         [rec["name"] for rec in meta["cases"]]
 

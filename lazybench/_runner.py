@@ -18,7 +18,7 @@ import psutil
 import pyperf
 
 from lazybench import _array as core, _levels as levels
-from lazybench._case import Case, Subject
+from lazybench._case import Case, Subject, floor_benchmark_name
 from lazybench._suite import FLOOR_INNER_LOOPS, Plan
 
 _subjects: dict[Case, Subject] = {}
@@ -40,10 +40,6 @@ def time_case(loops: int, case: Case) -> float:
 
 def time_floor(loops: int, name: str) -> float:
     return core.floor_ns(name, loops * FLOOR_INNER_LOOPS) / 1e9
-
-
-def floor_benchmark_name(name: str) -> str:
-    return f"floor/{name}"
 
 
 def case_metadata(case: Case) -> dict[str, str | int | float]:

@@ -11,7 +11,7 @@ from typing import Any
 from lazybench import _array as core
 from lazybench import _pylevel as pylevel
 from lazybench import _pythunks as pythunks
-from lazybench._case import DEFAULT_SPIN, Case
+from lazybench._case import DEFAULT_SPIN, Case, floor_benchmark_name
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.1, 1.0)
 DEFAULT_N = 1 << 17                      # 1 MiB of int64, 256 pages
@@ -165,7 +165,7 @@ class Plan:
 
     def benchmark_names(self) -> list[str]:
         """pyperf's benchmarks, in the order they run."""
-        return [f"floor/{f}" for f in self.floors] + \
+        return [floor_benchmark_name(f) for f in self.floors] + \
             [c.name for c in self.cases]
 
     def to_json(self) -> str:
