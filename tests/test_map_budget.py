@@ -14,6 +14,7 @@ import pytest
 
 from lazybench import _array as core
 from lazybench._core import ffi, lib
+from lazybench._pythunks import GOLDEN, MASK, hash_value, mix64
 
 VARIANT = "sigsegv-mprotect"
 PAGES = 40_000
@@ -25,28 +26,18 @@ HALF = math.log(2) / core.PAGE_ELEMENTS
 BUDGET_ERROR = (r"sigsegv-mprotect: opening page \d+ would take the process "
                 r"past \d+ memory mappings \(vm\.max_map_count is \d+\)")
 
-M64 = (1 << 64) - 1
-
-
-def _mix64(x: int) -> int:
-    x ^= x >> 30
-    x = (x * 0xBF58476D1CE4E5B9) & M64
-    x ^= x >> 27
-    x = (x * 0x94D049BB133111EB) & M64
-    return x ^ (x >> 31)
-
-
 def _random_checksum(n: int, fraction: float, seed: int,
                      array_seed: int = 1) -> int:
-    """The random workload over the hash generator, computed in Python."""
+    """The random workload over the hash generator, computed in Python
+    (its index stream written here, apart from the core's)."""
     want = fraction * n
     m = min(max(int(want) + (int(want) < want), 1), n)
     s, acc = seed, 0
     for _ in range(m):
-        s = (s + 0x9E3779B97F4A7C15) & M64
-        i = (_mix64(s) * n) >> 64
-        acc += _mix64((i + array_seed * 0x9E3779B97F4A7C15) & M64)
-    return acc & M64
+        s = (s + GOLDEN) & MASK
+        i = (mix64(s) * n) >> 64
+        acc += hash_value(i, array_seed)
+    return acc & MASK
 
 
 def _total() -> int:
