@@ -146,7 +146,8 @@ def redirect_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
             return float(times[variant]) * 1e9 / float(faults[variant])
 
         fault = per_fault("sigsegv-redirect")
-        row = {"generator": g, "workload": w, "fraction": f,
+        row = {"generator": g, "workload": w,
+               "touched": format_fraction(float(f)),
                "ns_per_fault": fault,
                "over_sigsegv_floor": fault / floor("sigsegv-roundtrip")}
         if "sigsegv-redirect-nocache" in per.index:
@@ -380,7 +381,7 @@ def _redirect(fr: Frames) -> Part | None:
                 "leaves the register moved and is safe only in the "
                 "suite's own loops. single_step_added_ns is the price of "
                 "that safety.",
-                split_columns(table, ["generator", "workload", "fraction",
+                split_columns(table, ["generator", "workload", "touched",
                                       "ns_per_fault"],
                               [["over_sigsegv_floor",
                                 "over_sigsegv_step_floor"],
