@@ -67,7 +67,8 @@ def _int_in(lowest: int, highest: int | None = None) -> Any:
 RUN_HELP = """\
 Run a suite: verify every case against eager, time it with pyperf, and write
 results/<run>/ with pyperf.json, run.json (cases, counters, machine),
-results.csv, floors.csv, report.md and plots/*.png.
+results.csv, floors.csv, per_page.csv, counters.csv, report.md and
+plots/*.png; then print the floors and the headline.
 
 A case is (variant, generator, workload, touched fraction).  The default suite
 runs every available variant with every generator and workload at 1 %, 10 %

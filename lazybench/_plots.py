@@ -27,7 +27,8 @@ import pandas as pd  # noqa: E402
 
 from lazybench import _array as core  # noqa: E402
 from lazybench import _levels as levels  # noqa: E402
-from lazybench import _pythunks as pythunks  # noqa: E402
+from lazybench._families import (FALLBACK, FAMILIES,  # noqa: E402
+                                 family_of, known_variants)
 from lazybench._frames import Frames, floor_lookup  # noqa: E402
 from lazybench._results import atomic_write  # noqa: E402
 
@@ -38,26 +39,6 @@ BASE_VARIANT = "eager"
 # page-compute only applies to that generator's cases.
 PAGE_COMPUTE_GENERATOR = "hash"
 
-
-@dataclasses.dataclass(frozen=True)
-class Family:
-    key: str
-    title: str
-    colour: str
-    prefixes: tuple[str, ...]
-
-
-# Mechanism families, matched by variant name prefix, first match wins.
-FAMILIES: tuple[Family, ...] = (
-    Family("eager", "eager", "#222222", ("eager",)),
-    Family("swcheck", "software check", "#2ca02c", ("swcheck",)),
-    Family("mprotect", "mprotect", "#1f77b4", ("sigsegv-mprotect",)),
-    Family("redirect", "redirect", "#d62728", ("sigsegv-redirect",)),
-    Family("uffd", "userfaultfd", "#9467bd", ("uffd-",)),
-    Family("python", "Python thunks", "#ff7f0e", ("py-",)),
-)
-# A variant no prefix (nor its declared facts) places.
-FALLBACK = Family("other", "other", "#8c564b", ())
 
 # Dealt over the known variants in order: every family gets shapes that
 # differ at a small size (a shape may recur in another family's colour).
@@ -81,27 +62,6 @@ class Style:
 
     def key(self) -> tuple[tuple[float, ...], str, str]:
         return (mcolors.to_rgba(self.color), self.marker, self.linestyle)
-
-
-def known_variants() -> tuple[str, ...]:
-    """C variants, then Python thunk kinds: the order styles are dealt in."""
-    return tuple(core.VARIANTS) + tuple(pythunks.KINDS)
-
-
-def family_of(variant: str) -> Family:
-    for fam in FAMILIES:
-        if variant.startswith(fam.prefixes):
-            return fam
-    if variant in core.VARIANTS:        # a new C variant: its declared facts
-        info = core.variant_info(variant)
-        by_key = {f.key: f for f in FAMILIES}
-        if info.base:
-            return by_key["eager"]
-        if "mprotect" in info.parts:
-            return by_key["mprotect"]
-        if any("uffd" in p for p in info.parts):
-            return by_key["uffd"]
-    return FALLBACK
 
 
 def _shade(colour: str, k: int, darker: int = 0) -> str:

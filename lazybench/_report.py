@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import textwrap
 from typing import Any, Callable
 
 import pandas as pd
+import tabulate
 
-from lazybench import _array as core, _levels as levels
+from lazybench import _array as core, _format as fmt
+from lazybench import _headline as headline, _levels as levels
 from lazybench._case import format_fraction
+from lazybench._families import family_of
 from lazybench._frames import Frames, base_variants, floor_lookup, ratio_column
 from lazybench._pythunks import KINDS
 from lazybench._results import RunData, atomic_write
@@ -18,6 +22,9 @@ from lazybench._results import RunData, atomic_write
 CSV_FILE = "results.csv"
 FLOORS_CSV_FILE = "floors.csv"
 REPORT_FILE = "report.md"
+PER_PAGE_CSV_FILE = "per_page.csv"
+COUNTERS_CSV_FILE = "counters.csv"
+BASE_VARIANT = "eager"
 
 
 def fault_around_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -139,7 +146,8 @@ def redirect_table(df: pd.DataFrame, floors: pd.DataFrame) -> pd.DataFrame:
             return float(times[variant]) * 1e9 / float(faults[variant])
 
         fault = per_fault("sigsegv-redirect")
-        row = {"generator": g, "workload": w, "fraction": f,
+        row = {"generator": g, "workload": w,
+               "touched": format_fraction(float(f)),
                "ns_per_fault": fault,
                "over_sigsegv_floor": fault / floor("sigsegv-roundtrip")}
         if "sigsegv-redirect-nocache" in per.index:
@@ -197,30 +205,34 @@ def python_speedup_table(py: pd.DataFrame) -> pd.DataFrame:
 
 @dataclasses.dataclass(frozen=True)
 class Part:
-    """What a section shows: a paragraph, a table, or both."""
+    """What a section shows: a paragraph, tables, and a paragraph after
+    them.  Numbers are printed with `floatfmt` (a format spec, or
+    _format.SIG: three significant digits without exponents)."""
     text: str = ""
-    table: pd.DataFrame | None = None
-    index: bool = False
-    floatfmt: str = ".3g"
+    tables: tuple[pd.DataFrame, ...] = ()
+    after: str = ""
+    floatfmt: str = fmt.SIG
     terminal_columns: tuple[str, ...] | None = None   # None: all
+    terminal_text: str | None = None                   # None: text
 
 
 @dataclasses.dataclass(frozen=True)
 class Section:
     title: str
     build: Callable[[Frames], Part | None]    # None: nothing to show
-    terminal: bool = False                    # also printed after a run
+    terminal: int = 0     # printed after a run, in this order; 0: not
 
 
 SECTIONS: list[Section] = []
 
 
-def section(title: str, terminal: bool = False
+def section(title: str, terminal: int = 0
             ) -> Callable[[Callable[[Frames], Part | None]],
                           Callable[[Frames], Part | None]]:
     """Register a report section: `build(frames)` returns its Part, or
-    None when the run has nothing for it.  Sections appear in the order
-    they are registered."""
+    None when the run has nothing for it.  Sections appear in report.md in
+    the order they are registered; those with a `terminal` rank are also
+    printed after a run, by rank."""
     def register(build: Callable[[Frames], Part | None]
                  ) -> Callable[[Frames], Part | None]:
         SECTIONS.append(Section(title, build, terminal))
@@ -230,7 +242,97 @@ def section(title: str, terminal: bool = False
 
 def _shown(table: pd.DataFrame, text: str = "") -> Part | None:
     """A table with its note, or None when it has no rows."""
-    return None if table.empty else Part(text, table)
+    return None if table.empty else Part(text, (table,))
+
+
+# Tables wider than this many columns are split (keys kept in each part).
+MAX_COLUMNS = 10
+
+
+def split_columns(table: pd.DataFrame, keys: list[str],
+                  groups: list[list[str]] | None = None,
+                  limit: int = MAX_COLUMNS) -> tuple[pd.DataFrame, ...]:
+    """`table` as tables of at most `limit` columns, each with the `keys`
+    columns first; `groups` (lists of the other columns) stay together
+    where they fit, in order; columns no group names follow, one by one."""
+    rest = [c for c in table.columns if c not in keys]
+    named = [[c for c in g if c in rest] for g in groups or []]
+    placed = {c for g in named for c in g}
+    named += [[c] for c in rest if c not in placed]
+    width = max(limit - len(keys), 1)
+    parts: list[list[str]] = []
+    for group in named:
+        for k in range(0, len(group), width):
+            chunk = group[k:k + width]
+            if parts and len(parts[-1]) + len(chunk) <= width:
+                parts[-1] += chunk
+            else:
+                parts.append(chunk)
+    return tuple(table[keys + p] for p in parts)
+
+
+def variant_groups(variants: list[str]) -> list[list[str]]:
+    """Variant columns by mechanism family, eager's column repeated in
+    every part as the reference."""
+    by_family: dict[str, list[str]] = {}
+    for v in variants:
+        if v != BASE_VARIANT:
+            by_family.setdefault(family_of(v).key, []).append(v)
+    lead = [BASE_VARIANT] if BASE_VARIANT in variants else []
+    return [lead + g for g in by_family.values()]
+
+
+def split_by_variant(table: pd.DataFrame, keys: list[str]
+                     ) -> tuple[pd.DataFrame, ...]:
+    """A per-variant table (a column per variant) in parts of at most
+    MAX_COLUMNS columns, one or more mechanism families each, eager's
+    column in each."""
+    variants = [c for c in table.columns if c not in keys]
+    width = MAX_COLUMNS - len(keys)
+    parts: list[list[str]] = []
+    lead = [BASE_VARIANT] if BASE_VARIANT in variants else []
+    for group in variant_groups(variants):
+        group = [v for v in group if v not in lead]
+        for k in range(0, len(group), max(width - len(lead), 1)):
+            chunk = group[k:k + max(width - len(lead), 1)]
+            if parts and len(parts[-1]) + len(chunk) <= width:
+                parts[-1] += chunk
+            else:
+                parts.append(lead + chunk)
+    if not parts and lead:
+        parts = [lead]
+    return tuple(table[keys + p] for p in parts)
+
+
+@section("Headline", terminal=2)
+def _headline(fr: Frames) -> Part | None:
+    head = headline.build(fr.cases, fr.floors)
+    if head is None:
+        return None
+    where = []
+    if head.c_ref is not None:
+        n = next((int(e.c["n"]) for e in head.entries.values()
+                  if e.c is not None), 0)
+        where.append(f"C workload loop: {head.c_ref.describe()}, "
+                     f"{n:,} elements")
+    if head.python_ref is not None:
+        n = next((int(e.python["n"]) for e in head.entries.values()
+                  if e.python is not None), 0)
+        where.append(f"read from Python: {head.python_ref.describe()}, "
+                     f"{n:,} elements")
+    where_text = "Fault-around 1; " + "; ".join(where) + "."
+    signal = f"{fmt.sig(head.signal_floor_ns)} ns"
+    eager = ("Eager's times leave out computing its array; a lazy "
+             "variant's include computing what it touches.")
+    text = (f"{where_text} Each figure is one results.csv cell: "
+            f"{headline.legend()}. Bare SIGSEGV round trip: {signal} "
+            f"(floors.csv). {eager}")
+    short = (f"{where_text} page_x_sig: over the bare SIGSEGV round trip "
+             f"({signal}); x: over eager. {eager} Each figure is one "
+             "results.csv cell (report.md says which).")
+    return Part(text, (head.table,),
+                "\n".join(f"- {s}" for s in head.sentences),
+                terminal_columns=headline.COLUMNS[1:], terminal_text=short)
 
 
 @section("Unavailable variants")
@@ -242,10 +344,10 @@ def _unavailable(fr: Frames) -> Part | None:
                           for u in gone))
 
 
-@section("Floors (ns per operation)", terminal=True)
+@section("Floors (ns per operation)", terminal=1)
 def _floors(fr: Frames) -> Part | None:
-    return Part(table=fr.floors, floatfmt=".1f",
-                terminal_columns=("floor", "ns_per_op", "what"))
+    return Part(tables=(fr.floors,), floatfmt=".1f",
+                terminal_columns=("floor", "ns_per_op"))
 
 
 def _summary(level: levels.Level, warm: bool) -> Callable[[Frames],
@@ -255,26 +357,38 @@ def _summary(level: levels.Level, warm: bool) -> Callable[[Frames],
         if df.empty or (warm and not df.warm.any()):
             return None
         text = level.note.format(n=int(df.n.iloc[0])) if not warm else ""
-        return Part(text, summary_table(df, warm=warm).reset_index())
+        table = summary_table(df, warm=warm).reset_index()
+        return Part(text, split_by_variant(
+            table, ["generator", "workload", "touched"]))
     return build
 
 
 for _level in levels.LEVELS.values():
-    section(f"ns per touched element, {_level.title}, first pass",
-            terminal=True)(_summary(_level, warm=False))
+    section(f"ns per touched element, {_level.title}, first pass"
+            )(_summary(_level, warm=False))
     section(f"ns per touched element, {_level.title}, warm pass over "
             "evaluated elements")(_summary(_level, warm=True))
 
 
 @section("sigsegv-redirect per fault")
 def _redirect(fr: Frames) -> Part | None:
-    return _shown(redirect_table(fr.level("c"), fr.floors),
-                  "sigsegv-redirect single-steps the redirected instruction "
-                  "and puts the handle back (a SIGTRAP per fault); "
-                  "sigsegv-redirect-essay is the essay's handler, which "
-                  "leaves the register moved and is safe only in the "
-                  "suite's own loops. single_step_added_ns is the price of "
-                  "that safety.")
+    table = redirect_table(fr.level("c"), fr.floors)
+    if table.empty:
+        return None
+    return Part("sigsegv-redirect single-steps the redirected instruction "
+                "and puts the handle back (a SIGTRAP per fault); "
+                "sigsegv-redirect-essay is the essay's handler, which "
+                "leaves the register moved and is safe only in the "
+                "suite's own loops. single_step_added_ns is the price of "
+                "that safety.",
+                split_columns(table, ["generator", "workload", "touched",
+                                      "ns_per_fault"],
+                              [["over_sigsegv_floor",
+                                "over_sigsegv_step_floor"],
+                               ["nocache_ns_per_fault", "decode_added_ns",
+                                "decode_floor_ns"],
+                               ["essay_ns_per_fault", "single_step_added_ns",
+                                "safe_over_essay"]]))
 
 
 @section("Time per page against the sum of its parts")
@@ -297,43 +411,104 @@ def _sigbus_around(fr: Frames) -> Part | None:
                   "sigbus-uffd-roundtrip / 16 (per page).")
 
 
-@section("Lazy variants per touched page")
-def _lazy(fr: Frames) -> Part | None:
+PER_PAGE_COLUMNS = [
+    "variant", "generator", "workload", "fraction", "warm", "fault_around",
+    "ns_per_touched_page", "page_over_sigsegv_floor",
+    "page_over_mprotect_floor", "faults_per_touched_page",
+    "faults_per_access", "fault_over_sigsegv_floor", "second_pass_faults",
+    "max_nesting"]
+COUNTER_COLUMNS = [
+    "variant", "generator", "workload", "fraction", "warm", "fault_around",
+    "faults", "pages_materialised", "elements_materialised",
+    "generator_calls", "decodes", "decode_hits", "decode_misses",
+    "minor_faults", "vol_ctx_switches", "invol_ctx_switches",
+    "vol_ctx_per_fault", "invol_ctx_per_fault", "build_ms"]
+
+
+def per_page_frame(fr: Frames) -> pd.DataFrame:
+    """Every C-level case of a lazy variant, per touched page (per_page.csv:
+    results.csv's rows, these columns)."""
     df = fr.level("c")
     if df.empty:
-        return None
+        return df
     lazy = df[~df.variant.isin(base_variants())]
-    cols = ["variant", "generator", "workload", "fraction", "warm",
-            "fault_around", "ns_per_touched_page", "page_over_sigsegv_floor",
-            "page_over_mprotect_floor", "faults_per_touched_page",
-            "faults_per_access", "fault_over_sigsegv_floor",
-            "second_pass_faults", "max_nesting",
-            *(ratio_column(b) for b in base_variants())]
-    return Part(table=lazy[cols])
+    return lazy[PER_PAGE_COLUMNS +
+                [ratio_column(b) for b in base_variants()]]
+
+
+def counters_frame(fr: Frames) -> pd.DataFrame:
+    """Every C-level case's counters (counters.csv)."""
+    df = fr.level("c")
+    return df if df.empty else df[COUNTER_COLUMNS]
+
+
+def case_label(row: Any) -> str:
+    label = f"{row.generator}/{row.workload}/{format_fraction(row.fraction)}"
+    if row.fault_around > 1:
+        label += f"/fa{row.fault_around}"
+    return label + ("/warm" if row.warm else "")
+
+
+def per_page_summary(per_page: pd.DataFrame) -> pd.DataFrame:
+    """For each lazy variant, its first passes at fault-around 1: how many,
+    and the case with the lowest and the highest time per touched page
+    (each one row of per_page.csv)."""
+    cold = per_page[~per_page.warm & (per_page.fault_around == 1)]
+    rows = []
+    for variant, grp in cold.groupby("variant", sort=False):
+        ordered = grp.sort_values("ns_per_touched_page")
+        low, high = ordered.iloc[0], ordered.iloc[-1]
+        rows.append({"variant": variant, "cases": len(grp),
+                     "lowest_case": case_label(low),
+                     "lowest_ns_per_page": low.ns_per_touched_page,
+                     "highest_case": case_label(high),
+                     "highest_ns_per_page": high.ns_per_touched_page})
+    return pd.DataFrame(rows)
+
+
+@section("Lazy variants per touched page")
+def _lazy(fr: Frames) -> Part | None:
+    per_page = per_page_frame(fr)
+    if per_page.empty:
+        return None
+    return Part(f"Every case of a lazy C variant ({len(per_page)} rows, "
+                "warm passes and fault-around included) is in "
+                f"`{PER_PAGE_CSV_FILE}`: time and faults per touched page, "
+                "against the floors and eager. Here, first passes at "
+                "fault-around 1: each variant's cheapest and dearest case "
+                "per touched page.",
+                (per_page_summary(per_page),))
 
 
 @section("Counters (untimed verification pass)")
 def _counters(fr: Frames) -> Part | None:
-    df = fr.level("c")
-    if df.empty:
+    counters = counters_frame(fr)
+    if counters.empty:
         return None
-    cols = ["variant", "generator", "workload", "fraction", "warm",
-            "fault_around", "faults", "pages_materialised",
-            "elements_materialised", "generator_calls", "decodes",
-            "decode_hits", "decode_misses", "minor_faults",
-            "vol_ctx_switches", "invol_ctx_switches", "vol_ctx_per_fault",
-            "invol_ctx_per_fault", "build_ms"]
-    return Part(table=df[cols])
+    return Part(f"The counters of every C-level case ({len(counters)} rows: "
+                "faults, pages and elements materialised, generator calls, "
+                "decodes, minor faults and context switches of the untimed "
+                f"verification pass) are in `{COUNTERS_CSV_FILE}`, and with "
+                f"the Python-level cases in `{CSV_FILE}`.")
 
 
 @section("Best lazy C variant against the best Python thunk, from Python")
 def _python_speedup(fr: Frames) -> Part | None:
     py = fr.level("python")
-    return _shown(python_speedup_table(py) if not py.empty else py,
-                  "Best by time per touched element of the pass. The build "
-                  "columns spread the one-off cost of creating the array "
-                  "(all n thunk objects for Python; the mappings for C; one "
-                  "untimed measurement) over the touched elements.")
+    table = python_speedup_table(py) if not py.empty else py
+    if table.empty:
+        return None
+    return Part("Best by time per touched element of the pass. The build "
+                "columns spread the one-off cost of creating the array "
+                "(all n thunk objects for Python; the mappings for C; one "
+                "untimed measurement) over the touched elements.",
+                split_columns(table, ["generator", "workload", "touched"],
+                              [["best_c_variant", "best_c_ns",
+                                "best_python_thunk", "best_python_ns",
+                                "c_times_faster"],
+                               ["python_build_ns_per_touched",
+                                "c_build_ns_per_touched",
+                                "c_times_faster_with_build"]]))
 
 
 def _built(fr: Frames) -> list[tuple[Section, Part]]:
@@ -411,6 +586,32 @@ def machine_block(machine: dict[str, Any]) -> list[str]:
         f"{_fact(f, 'lazybench')}, git {rev}", ""]
 
 
+def _right(table: pd.DataFrame) -> list[bool]:
+    """Which columns are right-aligned: the numbers."""
+    return [pd.api.types.is_numeric_dtype(table[c]) and
+            not pd.api.types.is_bool_dtype(table[c]) for c in table.columns]
+
+
+def _markdown_table(table: pd.DataFrame, floatfmt: str) -> str:
+    return tabulate.tabulate(
+        fmt.render(table, floatfmt).values.tolist(),
+        headers=list(table.columns), tablefmt="pipe", disable_numparse=True,
+        colalign=["right" if r else "left" for r in _right(table)])
+
+
+def _plain_table(table: pd.DataFrame, floatfmt: str) -> str:
+    """Columns two spaces apart, numbers right-aligned, text left."""
+    cells = [list(map(str, table.columns))] + \
+        fmt.render(table, floatfmt).values.tolist()
+    widths = [max(len(row[k]) for row in cells)
+              for k in range(len(table.columns))]
+    right = _right(table)
+    return "\n".join(
+        "  ".join(c.rjust(w) if r else c.ljust(w)
+                  for c, w, r in zip(row, widths, right)).rstrip()
+        for row in cells)
+
+
 def markdown(fr: Frames, plots: list[pathlib.Path]) -> str:
     m = fr.run.meta
     out = [f"# lazybench run `{m['name']}`", "",
@@ -418,19 +619,17 @@ def markdown(fr: Frames, plots: list[pathlib.Path]) -> str:
            f"{m['machine'].get('cpu_count')} CPUs, kernel "
            f"{m['machine'].get('kernel')}, Python {m['machine'].get('python')},"
            f" Capstone {m['machine'].get('capstone_wheel')}.", "",
-           *machine_block(m['machine']),
-           "Times are pyperf medians of the C workload loop, divided by the "
-           "elements (or distinct pages) the workload touched. Floors were "
-           "measured in the same run: with the TSC rate they are the run's "
-           "own host-sensitive reference (section Floors below, floors.csv, "
-           "run.json `floors`, pyperf.json).", ""]
+           *machine_block(m['machine'])]
     for sec, part in _built(fr):
         out += [f"## {sec.title}", ""]
         if part.text:
             out += [part.text, ""]
-        if part.table is not None:
-            out += [part.table.to_markdown(floatfmt=part.floatfmt,
-                                           index=part.index), ""]
+        for table in part.tables:
+            out += [_markdown_table(table, part.floatfmt), ""]
+        if part.after:
+            out += [part.after, ""]
+        if sec.title == "Headline":
+            out += [HOW_TO_READ, ""]
     if plots:
         out += ["## Plots", ""]
         out += [f"![{p.stem}]({p.as_posix()})" for p in plots]
@@ -438,19 +637,46 @@ def markdown(fr: Frames, plots: list[pathlib.Path]) -> str:
     return "\n".join(out)
 
 
+HOW_TO_READ = (
+    "Times are pyperf medians of the timed pass (the C workload loop, or "
+    "the Python loop for the Python level), divided by the elements (or "
+    "distinct pages) the workload touched. Floors were measured in the "
+    "same run: with the TSC rate they are the run's own host-sensitive "
+    "reference (section Floors, floors.csv, run.json `floors`, "
+    "pyperf.json). Every figure below is one row of results.csv or "
+    "floors.csv; the long tables are per_page.csv and counters.csv.")
+
+
+def _wrap(text: str, width: int = 79) -> str:
+    lines = []
+    for para in text.splitlines():
+        indent = "  " if para.startswith("- ") else ""
+        lines += textwrap.wrap(para, width, subsequent_indent=indent,
+                               break_on_hyphens=False) or [""]
+    return "\n".join(lines)
+
+
 def terminal(fr: Frames) -> str:
-    """The sections marked for the terminal, as plain text tables."""
+    """The sections ranked for the terminal, in their rank order, as plain
+    text: the headline comes last, so it is what a run leaves on the
+    screen."""
     out = []
-    for sec in SECTIONS:
-        part = sec.build(fr) if sec.terminal else None
-        if part is None or part.table is None:
+    ranked = sorted((s for s in SECTIONS if s.terminal),
+                    key=lambda s: s.terminal)
+    for sec in ranked:
+        part = sec.build(fr)
+        if part is None:
             continue
-        table = part.table
-        if part.terminal_columns:
-            table = table[list(part.terminal_columns)]
-        fmt = part.floatfmt
-        out += ["", f"{sec.title}:", table.to_string(
-            index=part.index, float_format=lambda v, f=fmt: format(v, f))]
+        out += ["", f"{sec.title}:"]
+        text = part.text if part.terminal_text is None else part.terminal_text
+        if text:
+            out += [_wrap(text), ""]
+        for table in part.tables:
+            if part.terminal_columns:
+                table = table[list(part.terminal_columns)]
+            out.append(_plain_table(table, part.floatfmt))
+        if part.after:
+            out += ["", _wrap(part.after)]
     return "\n".join(out)
 
 
@@ -464,8 +690,13 @@ def write_report(run: RunData) -> tuple[Frames, list[pathlib.Path]]:
     atomic_write(folder / CSV_FILE, fr.cases.to_csv(index=False).encode())
     atomic_write(folder / FLOORS_CSV_FILE,
                  fr.floors.to_csv(index=False).encode())
+    atomic_write(folder / PER_PAGE_CSV_FILE,
+                 per_page_frame(fr).to_csv(index=False).encode())
+    atomic_write(folder / COUNTERS_CSV_FILE,
+                 counters_frame(fr).to_csv(index=False).encode())
     pngs = plotting.write_plots(fr, folder)
     rel = [p.relative_to(folder) for p in pngs]
     atomic_write(folder / REPORT_FILE, markdown(fr, rel).encode())
     return fr, [folder / CSV_FILE, folder / FLOORS_CSV_FILE,
+                folder / PER_PAGE_CSV_FILE, folder / COUNTERS_CSV_FILE,
                 folder / REPORT_FILE, *pngs]

@@ -18,7 +18,8 @@ import psutil
 import pyperf
 import pytest
 
-from lazybench import _array as core, _suite as suite
+from lazybench import _array as core, _format as fmt
+from lazybench import _headline as headline, _suite as suite
 
 from conftest import run_cli
 
@@ -181,7 +182,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     proc = run_cli([*SMALL_RUN, "--results-dir", str(results),
                     "--run-name", "small"])
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    assert "ns per touched element" in proc.stdout
+    assert "Headline:" in proc.stdout
     (results / "stderr.txt").write_text(proc.stderr)
     (results / "stdout.txt").write_text(proc.stdout)
     return results
@@ -209,6 +210,7 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
                   if p.is_dir()) == ["small"]
     folder = small_run / "small"
     for name in ("pyperf.json", "run.json", "results.csv", "floors.csv",
+                 "per_page.csv", "counters.csv",
                  "report.md", "plots/time_per_element_hash.png",
                  "plots/time_per_element_recurrence.png"):
         assert (folder / name).exists(), name
@@ -252,6 +254,16 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
         b.get_name() for b in pyperf.BenchmarkSuite.load(
             str(folder / "pyperf.json")).get_benchmarks()]
     assert "## Best lazy C variant against the best Python thunk" in report
+    # the long tables are CSVs: results.csv's rows, fewer columns
+    c_rows = pd.read_csv(folder / "results.csv")
+    c_rows = c_rows[c_rows.level == "c"]
+    per_page = pd.read_csv(folder / "per_page.csv")
+    lazy = c_rows[c_rows.variant != "eager"]
+    assert len(per_page) == len(lazy)
+    assert per_page.ns_per_touched_page.tolist() == \
+        lazy.ns_per_touched_page.tolist()
+    counters = pd.read_csv(folder / "counters.csv")
+    assert counters.faults.tolist() == c_rows.faults.tolist()
     assert not (small_run / "baseline").exists()
     raw = (folder / "pyperf.json").read_text()
     assert "python_executable" not in raw and sys.executable not in raw
@@ -421,18 +433,23 @@ def test_pyperf_file_of_another_run_is_one_line(
 
 
 def _terminal_tables(stdout: str) -> dict[str, list[list[str]]]:
-    """The tables the run printed, by title: rows of whitespace-split
-    cells, the header first."""
+    """The tables the run printed, by section title: rows of
+    whitespace-split cells, the header first.  A section's table starts at
+    its header line (first cell 'floor' or 'variant') and ends at a blank
+    line."""
     tables: dict[str, list[list[str]]] = {}
-    title = None
+    title: str | None = None
+    rows: list[list[str]] | None = None
     for line in stdout.splitlines():
-        if line.endswith(":") and not line.startswith(" "):
+        if not line.strip():
+            rows = None
+        elif rows is not None:
+            rows.append(line.split())
+        elif line.endswith(":") and line[:1].isupper():
             title = line[:-1]
-            tables[title] = []
-        elif not line.strip() or line.startswith("results:"):
-            title = None
-        elif title is not None:
-            tables[title].append(line.split())
+        elif title is not None and title not in tables and \
+                line.split()[0] in ("floor", "variant"):
+            rows = tables[title] = [line.split()]
     return tables
 
 
@@ -441,34 +458,43 @@ def test_every_figure_printed_is_its_results_csv_row(
     folder = small_run / "small"
     df = pd.read_csv(folder / "results.csv")
     floors = pd.read_csv(folder / "floors.csv").set_index("floor")
-    tables = _terminal_tables((small_run / "stdout.txt").read_text())
-    rows = tables.pop("Floors (ns per operation)")
-    assert rows[0][:2] == ["floor", "ns_per_op"]
-    assert {r[0] for r in rows[1:]} == set(floors.index)
+    stdout = (small_run / "stdout.txt").read_text()
+    tables = _terminal_tables(stdout)
+    assert sorted(tables) == ["Floors (ns per operation)", "Headline"]
+    rows = tables["Floors (ns per operation)"]
+    assert rows[0] == ["floor", "ns_per_op"]
+    assert [r[0] for r in rows[1:]] == list(floors.index)
     for r in rows[1:]:
         assert r[1] == format(floors.loc[r[0], "ns_per_op"], ".1f"), r
-    levels = {"C workload loop": "c", "read from Python": "python"}
-    assert sorted(tables) == sorted(
-        f"ns per touched element, {t}, first pass" for t in levels)
+    # the headline: each cell is one row's column, on the reference cases
+    rows = tables["Headline"]
+    assert rows[0] == ["variant", *headline.SOURCES]
+    assert [r[0] for r in rows[1:]] == ["eager", "sigsegv-mprotect",
+                                        "py-closure"]
+    level = {"c": ("c", False), "warm": ("c", True),
+             "python": ("python", False)}
     checked = 0
-    for title, rows in tables.items():
-        level = next(v for k, v in levels.items() if k in title)
-        header = rows[0]
-        assert header[:3] == ["generator", "workload", "touched"]
-        for r in rows[1:]:
-            g, w, touched = r[:3]
-            for variant, cell in zip(header[3:], r[3:]):
-                match = df[(df.level == level) & (df.variant == variant) &
-                           (df.generator == g) & (df.workload == w) &
-                           ((df.fraction * 100).map("{:g}%".format)
-                            == touched) & ~df.warm &
-                           (df.fault_around == 1)]
-                if cell == "NaN":
-                    assert match.empty, (title, r, variant)
-                    continue
-                assert len(match) == 1, (title, r, variant)
-                value = match.ns_per_touched_element.iloc[0]
-                assert cell == format(value, ".3g"), (title, r, variant)
-                checked += 1
-    # every first-pass case at fault-around 1 was printed once
-    assert checked == int((~df.warm & (df.fault_around == 1)).sum())
+    for r in rows[1:]:
+        for cell, (which, column) in zip(r[1:], headline.SOURCES.values()):
+            lv, warm = level[which]
+            # SMALL_RUN has hash; seq at 100 % is the reference case
+            match = df[(df.level == lv) & (df.variant == r[0]) &
+                       (df.generator == "hash") & (df.workload == "seq") &
+                       (df.fraction == 1.0) & (df.warm == warm) &
+                       (df.fault_around == 1)]
+            if cell == "-":
+                assert match.empty, (r, which)
+                continue
+            assert len(match) == 1, (r, which)
+            assert cell == fmt.sig(float(match[column].iloc[0])), (r, which)
+            checked += 1
+    # eager and sigsegv-mprotect: 4 first-pass, 2 warm and 2 Python
+    # columns; py-closure: the 2 Python ones
+    assert checked == 8 + 8 + 2
+    # the figures in the sentences are cells too
+    mp = df[(df.level == "c") & (df.variant == "sigsegv-mprotect") &
+            (df.generator == "hash") & (df.workload == "seq") &
+            (df.fraction == 1.0) & ~df.warm & (df.fault_around == 1)]
+    page = fmt.sig(float(mp.ns_per_touched_page.iloc[0]))
+    assert "sigsegv-mprotect takes one fault per page" in stdout
+    assert f"{page} ns per page" in " ".join(stdout.split())

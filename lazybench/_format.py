@@ -1,0 +1,39 @@
+"""How the report and the terminal print numbers: three significant
+digits without exponents (0.694, 26.3, 13,500), a missing value as "-"."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+SIG = "sig"          # the format name for three significant digits
+MISSING = "-"
+
+
+def sig(value: float, digits: int = 3) -> str:
+    """`value` to `digits` significant digits, thousands separated, never
+    in exponent form."""
+    if value != value:
+        return MISSING
+    if value == 0 or math.isinf(value):
+        return format(value, "g")
+    value = float(f"{value:.{digits}g}")          # rounded once, here
+    places = digits - 1 - math.floor(math.log10(abs(value)))
+    if places > 0:
+        return f"{value:.{places}f}"
+    return f"{value:,.0f}"
+
+
+def number(value: object, fmt: str = SIG) -> str:
+    """One table cell as printed: floats with `fmt` (SIG or a format
+    spec), anything else as it is."""
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    if value != value:
+        return MISSING
+    return sig(value) if fmt == SIG else format(value, fmt)
+
+
+def render(table: pd.DataFrame, fmt: str = SIG) -> pd.DataFrame:
+    """The table with every cell as the string it is printed as."""
+    return table.map(lambda v: number(v, fmt)).astype(str)
