@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from lazybench import _array as core
 from lazybench import _pylevel as pylevel
@@ -25,6 +25,7 @@ FAULT_AROUND: tuple[int, ...] = (4, 16)  # besides 1, on a sequential scan
 # element (about 10 us) for no new figure.
 COMPARISON_ONLY: frozenset[str] = frozenset({"sigsegv-redirect-nocache",
                                              "sigsegv-redirect-essay"})
+MAX_LOOPS = 2 ** 32                      # pyperf's own limit on loops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +70,17 @@ PROFILES: dict[str, Profile] = {
                      python_plan=(("hash", "random", 0.01),
                                   ("hash", "random", 1.0))),
 }
+
+
+def choose_loops(pass_ns: int, min_time: float) -> int:
+    """pyperf's loop count for a benchmark one loop of which takes
+    `pass_ns`: the smallest power of two whose loops last at least
+    `min_time` seconds, as pyperf's calibration picks it (1 for a pass
+    that long already)."""
+    loops = 1
+    while loops * max(pass_ns, 1) < min_time * 1e9 and loops < MAX_LOOPS:
+        loops *= 2
+    return loops
 
 
 def case_n(generator: str, workload: str, n: int) -> int:
@@ -162,11 +174,40 @@ class Plan:
     cases: tuple[Case, ...]
     floors: tuple[str, ...]
     unavailable: tuple[core.Availability, ...] = ()
+    # pyperf's loops per benchmark, in benchmark_names() order; 0 lets
+    # pyperf calibrate them (a worker process more).  Empty until
+    # with_loops(): pyperf then calibrates every benchmark.
+    loops: tuple[int, ...] = ()
 
     def benchmark_names(self) -> list[str]:
         """pyperf's benchmarks, in the order they run."""
         return [floor_benchmark_name(f) for f in self.floors] + \
             [c.name for c in self.cases]
+
+    def benchmark_loops(self) -> dict[str, int]:
+        """Each benchmark's loops (0: pyperf calibrates)."""
+        names = self.benchmark_names()
+        return dict(zip(names, self.loops or (0,) * len(names)))
+
+    def with_loops(self, case_ns: Sequence[int],
+                   floor_ns: Sequence[int] | None = None) -> "Plan":
+        """This plan with each benchmark's loops chosen (see
+        :func:`choose_loops`) from the nanoseconds of one of its loops:
+        `case_ns` for the cases, `floor_ns` for the floors, in order.
+        Without `floor_ns` the floors keep pyperf's calibration (0)."""
+        if floor_ns is None:
+            floor_ns = [0] * len(self.floors)
+            floor_loops = [0] * len(self.floors)
+        else:
+            floor_loops = [choose_loops(ns, self.profile.min_time)
+                           for ns in floor_ns]
+        for what, got, want in (("cases", case_ns, self.cases),
+                                ("floors", floor_ns, self.floors)):
+            if len(got) != len(want):
+                raise ValueError(f"{len(got)} loop times for {len(want)} "
+                                 f"{what}")
+        loops = [choose_loops(ns, self.profile.min_time) for ns in case_ns]
+        return dataclasses.replace(self, loops=tuple(floor_loops + loops))
 
     def to_json(self) -> str:
         return json.dumps({
@@ -174,6 +215,7 @@ class Plan:
             "cases": [c.to_dict() for c in self.cases],
             "floors": list(self.floors),
             "unavailable": [dataclasses.asdict(u) for u in self.unavailable],
+            "loops": self.benchmark_loops() if self.loops else {},
         })
 
     @classmethod
@@ -184,11 +226,16 @@ class Plan:
                     "per_element_generators"):
             prof[key] = tuple(prof[key])
         prof["python_plan"] = tuple(tuple(p) for p in prof["python_plan"])
-        return cls(Profile(**prof),
+        made = cls(Profile(**prof),
                    tuple(Case.from_dict(c) for c in data["cases"]),
                    tuple(data["floors"]),
                    tuple(core.Availability(**u)
                          for u in data["unavailable"]))
+        loops = data.get("loops") or {}
+        if loops:
+            made = dataclasses.replace(made, loops=tuple(
+                int(loops[name]) for name in made.benchmark_names()))
+        return made
 
     def save(self, path: "os.PathLike[str]") -> None:
         with open(path, "w") as f:
