@@ -124,6 +124,7 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
     except BaseException:
         folder.discard()
         raise
+    log("writing the report and plots ...")
     frames, _ = report.write_report(results.load_run(path))
     baseline = store_baseline(path, results_dir) if save_baseline else None
     return Finished(path, frames, baseline)

@@ -3,6 +3,7 @@ pass for a case, from one loop timed there for a floor.  pyperf then
 starts one worker per benchmark, none to calibrate loops."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
@@ -37,7 +38,8 @@ def test_loops_stay_within_pyperfs_limit() -> None:
 
 
 def _plan(cases: int = 3) -> suite.Plan:
-    profile = suite.PROFILES["default"]
+    profile = dataclasses.replace(suite.PROFILES["default"],
+                                  min_time=MIN_TIME)
     return suite.Plan(
         profile,
         tuple(Case("eager", "hash", "seq", f, 4096)
@@ -141,9 +143,10 @@ _manager.Manager.worker_cmd = counted
 
 from lazybench import _pipeline as pipeline, _suite as suite
 
-plan = suite.plan("quick", suite.Selection(
+plan = suite.plan("default", suite.Selection(
     variants=("eager", "sigsegv-mprotect", "py-closure"),
-    workloads=("seq",), fractions=(0.01, 1.0), n=8192))
+    generators=("hash",), workloads=("seq",), fractions=(0.01, 1.0),
+    n=8192))
 done = pipeline.run(plan, pathlib.Path(sys.argv[1]))
 print(json.dumps({"run": str(done.path), "started": started}))
 """
@@ -166,6 +169,10 @@ def test_one_worker_per_benchmark_with_the_plans_loops(
     plan = suite.Plan.load(pathlib.Path(out["run"]) / "plan.json")
     loops = plan.benchmark_loops()
     assert all(n >= 1 for n in loops.values())
+    # C cases, their warm and fault-around twins, Python-level cases
+    assert {(c.level, c.warm, c.fault_around > 1) for c in plan.cases} == \
+        {("c", False, False), ("c", True, False), ("c", False, True),
+         ("python", False, False)}
     started = out["started"]
     # every benchmark once, in order, and no calibration worker
     assert len(started) == len(plan.benchmark_names())
