@@ -9,10 +9,11 @@ array to count what a warm pass costs in faults.
 Both passes are timed as pyperf's workers time one loop, and the one a
 case's benchmark times (the first, or the second for a warm case) gives
 the time of one loop, from which the run chooses the case's pyperf loops
-(:meth:`lazybench._suite.Plan.with_loops`).  A pass this first one runs
-on cold caches and a Python loop not yet specialised by the interpreter
-(up to a few times its later loops): when it is short, a few more loops
-(about an eighth of the profile's minimum time) give the time instead.
+(:meth:`lazybench._suite.Plan.with_loops`).  That pass runs on cold
+caches, and a Python loop runs before the interpreter has specialised it:
+up to a few times slower than the loops after it.  So when it is short,
+more loops, lasting about an eighth of the profile's minimum time, are
+timed and their mean is the time of one loop.
 """
 from __future__ import annotations
 

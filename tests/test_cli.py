@@ -175,6 +175,18 @@ def test_help_documents_commands() -> None:
         assert word in proc.stdout
 
 
+def test_run_help_states_each_suites_size() -> None:
+    proc = run_cli(["run", "--help"])
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    for profile in suite.PROFILES.values():
+        assert f"on {profile.n} elements " \
+               f"({profile.n // core.PAGE_ELEMENTS} pages)" in text
+        assert f"{profile.n} for {profile.name}" in text   # --elements
+    assert f"at least {suite.PROFILES['default'].min_time * 1000:g} ms" \
+        in text
+
+
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     results = tmp_path_factory.mktemp("results")
