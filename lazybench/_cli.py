@@ -79,7 +79,7 @@ at 1, 10 and 100 %, hash strided and recurrence seq at 100 %; every viewable
 variant and the Python thunks) on {d_python_n} elements; every floor.  Variants
 that fault on every access run hash, and recurrence in order only.
 
---quick (about 40 seconds): every available variant, hash only, seq and
+--quick (about 45 seconds): every available variant, hash only, seq and
 random, 1 % and 100 % touched, on {q.n} elements ({q_pages} pages); no twin, no
 Python-level case; every floor.
 

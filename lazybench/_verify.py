@@ -11,9 +11,12 @@ case's benchmark times (the first, or the second for a warm case) gives
 the time of one loop, from which the run chooses the case's pyperf loops
 (:meth:`lazybench._suite.Plan.with_loops`).  That pass runs on cold
 caches, and a Python loop runs before the interpreter has specialised it:
-up to a few times slower than the loops after it.  So when it is short,
-more loops, lasting about an eighth of the profile's minimum time, are
-timed and their mean is the time of one loop.
+up to a few times slower than the loops after it; and a pass that waits
+for another CPU (uffd-thread-other) is now and then ten times its usual
+time.  So unless the pass is long enough for one loop either way, the case
+is timed once more, over loops lasting about an eighth of the profile's
+minimum time (one loop at least), and the smaller of the two is the time
+of one loop.
 """
 from __future__ import annotations
 
@@ -25,9 +28,10 @@ from lazybench._case import Case, Subject
 from lazybench._suite import choose_loops
 
 RUSAGE_FIELDS = ("ru_minflt", "ru_majflt", "ru_nvcsw", "ru_nivcsw")
-# A pass shorter than an eighth of the minimum time is timed again over
-# this fraction of the loops it would get.
+# A pass is timed again over this fraction of the loops it would get (one
+# at least), unless it lasts RETIME_BELOW minimum times or more.
 SAMPLE_DIVISOR = 8
+RETIME_BELOW = 8
 
 
 class ChecksumMismatch(core.LazyBenchError):
@@ -89,14 +93,15 @@ def _passes(case: Case, subject: Subject, expected: int) -> dict[str, Any]:
 def loop_ns(case: Case, subject: Subject, passes: dict[str, int],
             min_time: float) -> int:
     """Nanoseconds of one loop of the case's benchmark: the pass it times
-    (the second, over evaluated elements, for a warm case), or, when that
-    is under an eighth of `min_time`, the mean of the loops that last
-    about an eighth of it, timed as the benchmark times them."""
+    (the second, over evaluated elements, for a warm case), or, unless
+    that lasts RETIME_BELOW times `min_time` or more, the smaller of it
+    and the mean of more loops timed as the benchmark times them (an
+    eighth of the loops the pass would get, one at least)."""
     ns = passes["second"] if case.warm else passes["first"]
-    sample = choose_loops(ns, min_time) // SAMPLE_DIVISOR
-    if sample < 2:
+    if ns >= RETIME_BELOW * min_time * 1e9:
         return ns
-    return subject.time(sample) // sample
+    sample = max(1, choose_loops(ns, min_time) // SAMPLE_DIVISOR)
+    return min(ns, subject.time(sample) // sample)
 
 
 def verify_case(case: Case, refs: References,
