@@ -272,8 +272,9 @@ def check_size(n: int) -> None:
 def plan(profile: Profile | str = "default",
          selection: Selection | None = None) -> Plan:
     """The cases and floors of a run: the profile's, narrowed to the
-    selection, on the variants available here.  Unknown names and sizes
-    that cannot work raise ValueError with a one-line message."""
+    selection, on the variants available here.  Unknown names, sizes
+    that cannot work and a selection with no case raise ValueError with a
+    one-line message."""
     if isinstance(profile, str):
         if profile not in PROFILES:
             raise ValueError(f"unknown suite profile {profile!r} (choose "
@@ -308,5 +309,9 @@ def plan(profile: Profile | str = "default",
             and (sel.fractions is None or f in fractions))
         cases += build_python_cases(names + kinds, python_plan,
                                     min(n, profile.python_n))
+    if not cases:
+        raise ValueError(f"nothing to run: no case of the {profile.name} "
+                         "suite matches the selection on the variants "
+                         "available here")
     floors = tuple(f for f in core.FLOORS if core.floor_available(f))
     return Plan(profile, tuple(cases), floors, tuple(unavailable))

@@ -59,6 +59,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str],
     (["frobnicate"], "unrecognized arguments"),
     (["report", "no/such/folder"], "no such run folder"),
     (["run", "--plan", "plan.json"], "only for pyperf's workers"),
+    # the quick suite has no Python-level case
+    (["run", "--quick", "--variants", "py-closure"], "nothing to run"),
+    (["run", "--variants", "py-closure", "--no-python"], "nothing to run"),
 ])
 def test_bad_input_one_line_exit_2(argv: list[str], needle: str,
                                    tmp_path: pathlib.Path) -> None:
