@@ -61,9 +61,11 @@ class Subject(Protocol):
     build_ns: int            # building the array, untimed in the passes
     accesses: int            # element reads of one pass
     touched_pages: int       # distinct pages those reads fall in
+    pass_ns: int             # the last run_pass, timed as time() times one
 
     def run_pass(self) -> int:
-        """One pass of the workload; its checksum."""
+        """One pass of the workload; its checksum.  Its time is left in
+        `pass_ns`."""
 
     def time(self, loops: int) -> int:
         """Nanoseconds of `loops` passes, each on a fresh array unless the

@@ -70,11 +70,36 @@ results/<run>/ with pyperf.json, run.json (cases, counters, machine),
 results.csv, floors.csv, per_page.csv, counters.csv, report.md and
 plots/*.png; then print the floors and the headline.
 
-A case is (variant, generator, workload, touched fraction).  The default suite
-runs every available variant with every generator and workload at 1 %, 10 %
-and 100 % touched (a few minutes on 2 cores); --quick runs the hash generator
-only, on a quarter of the array, with fewer pyperf values (one to two
-minutes)."""
+A case is (variant, generator, workload, touched fraction).
+
+The default suite (about 4 minutes on 2 cores): every available variant with
+the hash, spin and recurrence generators, the seq, random and strided
+workloads, 1 %, 10 % and 100 % touched, on {d.n} elements ({d_pages} pages); warm
+and fault-around twins at 100 %; the Python-level cases (hash seq and random
+at 1, 10 and 100 %, hash strided and recurrence seq at 100 %; every viewable
+variant and the Python thunks) on {d_python_n} elements; every floor.  Variants
+that fault on every access run hash, and recurrence in order only.
+
+--quick (about 45 seconds): every available variant, hash only, seq and
+random, 1 % and 100 % touched, on {q.n} elements ({q_pages} pages); no twin, no
+Python-level case; every floor.
+
+pyperf runs one worker process per benchmark: {d.values} values (quick: {q.values})
+after {d.warmups} warm-up, each lasting at least {d_ms:g} ms (quick: {q_ms:g} ms).
+The loops per value are chosen from the verification pass (the least power
+of two lasting that long) and stored in plan.json."""
+
+
+def _run_help() -> str:
+    from lazybench import _array as core
+    from lazybench import _suite as suite
+
+    d, q = suite.PROFILES["default"], suite.PROFILES["quick"]
+    return RUN_HELP.format(
+        d=d, q=q, d_pages=d.n // core.PAGE_ELEMENTS,
+        q_pages=q.n // core.PAGE_ELEMENTS,
+        d_python_n=min(d.n, d.python_n), d_ms=d.min_time * 1000,
+        q_ms=q.min_time * 1000)
 
 
 def _build_parser() -> _Parser:
@@ -93,7 +118,7 @@ def _build_parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a suite (the default command)",
-                         description=RUN_HELP, allow_abbrev=False,
+                         description=_run_help(), allow_abbrev=False,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("--quick", action="store_const", const="quick",
                      dest="suite", default="default",
@@ -113,7 +138,10 @@ def _build_parser() -> _Parser:
     run.add_argument("--touched", type=_percent_list, metavar="PCTS",
                      help="touched percentages, e.g. 1,10,100")
     run.add_argument("--elements", type=_int_in(1), metavar="N",
-                     help=f"array length in int64 elements (default {suite.DEFAULT_N})")
+                     help="array length in int64 elements (default: the "
+                          "suite's, "
+                          + ", ".join(f"{p.n} for {name}" for name, p
+                                      in suite.PROFILES.items()) + ")")
     run.add_argument("--spin", type=_int_in(0, core.MAX_SPIN),
                      default=suite.DEFAULT_SPIN, metavar="ROUNDS",
                      help=f"mixing rounds per element of the spin generator "

@@ -81,7 +81,13 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
         started = time.monotonic()
         log(f"verifying {len(plan.cases)} cases against eager ...")
         records = _phase(progress, "verifying", len(plan.cases),
-                         lambda step: verify.verify_all(plan.cases, step))
+                         lambda step: verify.verify_all(
+                             plan.cases, step, profile.min_time))
+        # every benchmark's loops chosen here, each case's from its
+        # verification pass and each floor's from one loop timed here:
+        # pyperf then starts one worker per benchmark, none to calibrate
+        plan = plan.with_loops([r["loop_ns"] for r in records],
+                               [runner.floor_loop_ns(f) for f in plan.floors])
         log(f"timing {len(plan.floors)} floors and {len(plan.cases)} cases "
             f"with pyperf ({profile.processes} processes x "
             f"{profile.values} values) ...")
@@ -118,6 +124,7 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
     except BaseException:
         folder.discard()
         raise
+    log("writing the report and plots ...")
     frames, _ = report.write_report(results.load_run(path))
     baseline = store_baseline(path, results_dir) if save_baseline else None
     return Finished(path, frames, baseline)

@@ -42,6 +42,13 @@ def time_floor(loops: int, name: str) -> float:
     return core.floor_ns(name, loops * FLOOR_INNER_LOOPS) / 1e9
 
 
+def floor_loop_ns(name: str) -> int:
+    """One loop of floor `name`'s benchmark (FLOOR_INNER_LOOPS operations)
+    in this process: the faster of two, as the first pays for setting
+    up."""
+    return min(core.floor_ns(name, FLOOR_INNER_LOOPS) for _ in range(2))
+
+
 def case_metadata(case: Case) -> dict[str, str | int | float]:
     return {"lazybench_variant": case.variant,
             "lazybench_generator": case.generator,
@@ -59,13 +66,24 @@ def bench_all(runner: pyperf.Runner, plan: Plan,
     """Register every benchmark of the plan with pyperf, in the plan's
     order (workers find their task by position).  Returns the finished
     benchmarks in the managing process, nothing in a worker; `progress`
-    hears each benchmark's name as it starts, in the managing process."""
+    hears each benchmark's name as it starts, in the managing process.
+    A plan with loops (:meth:`Plan.with_loops`) sets pyperf's loops per
+    benchmark in the managing process; without, pyperf calibrates (or
+    uses its --loops)."""
     done: list[pyperf.Benchmark] = []
     worker = bool(runner.args and runner.args.worker)
+    loops = plan.benchmark_loops() if plan.loops else {}
 
     def started(name: str) -> None:
-        if progress is not None and not worker:
+        if worker:
+            return
+        if progress is not None:
             progress(name)
+        # pyperf's manager reads args.loops at each benchmark and hands it
+        # to the worker as --loops (0: a calibration worker first); the
+        # workers keep what they were given
+        if name in loops:
+            runner.args.loops = loops[name]
 
     for name in plan.floors:
         started(floor_benchmark_name(name))

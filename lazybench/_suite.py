@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any
+from typing import Any, Sequence
 
 from lazybench import _array as core
 from lazybench import _pylevel as pylevel
@@ -14,7 +14,7 @@ from lazybench import _pythunks as pythunks
 from lazybench._case import DEFAULT_SPIN, Case, floor_benchmark_name
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.1, 1.0)
-DEFAULT_N = 1 << 17                      # 1 MiB of int64, 256 pages
+DEFAULT_N = 1 << 15                      # 256 KiB of int64, 64 pages
 FLOOR_INNER_LOOPS = 1000
 FAULT_AROUND: tuple[int, ...] = (4, 16)  # besides 1, on a sequential scan
 # Variants kept for one comparison each, on first passes of the
@@ -25,6 +25,7 @@ FAULT_AROUND: tuple[int, ...] = (4, 16)  # besides 1, on a sequential scan
 # element (about 10 us) for no new figure.
 COMPARISON_ONLY: frozenset[str] = frozenset({"sigsegv-redirect-nocache",
                                              "sigsegv-redirect-essay"})
+MAX_LOOPS = 2 ** 32                      # pyperf's own limit on loops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,17 +59,27 @@ DEFAULT_PYTHON_PLAN: tuple[tuple[str, str, float], ...] = (
 PROFILES: dict[str, Profile] = {
     "default": Profile("default", core.GENERATORS, core.WORKLOADS, FRACTIONS,
                        DEFAULT_N, processes=1, values=3, warmups=1,
-                       min_time=0.025, python_plan=DEFAULT_PYTHON_PLAN),
-    # A quarter of the default array: sigsegv-redirect's single step costs
-    # about 10 us per element, so a full pass of the default array would
-    # take over a second per value.
-    "quick": Profile("quick", ("hash",), core.WORKLOADS, (0.01, 1.0),
+                       min_time=0.01, python_plan=DEFAULT_PYTHON_PLAN),
+    # Every C variant on the hash generator, in order and at random, 1 %
+    # and 100 % touched, on a quarter of the default array, with no
+    # Python-level case: each benchmark costs a pyperf worker (about 0.3 s
+    # of start-up) and each variant a plot, so this is what fits a minute.
+    "quick": Profile("quick", ("hash",), ("seq", "random"), (0.01, 1.0),
                      DEFAULT_N // 4, processes=1, values=2, warmups=1,
                      min_time=0.01, warm_twins=False,
-                     fault_around_twins=False,
-                     python_plan=(("hash", "random", 0.01),
-                                  ("hash", "random", 1.0))),
+                     fault_around_twins=False, python_plan=()),
 }
+
+
+def choose_loops(pass_ns: int, min_time: float) -> int:
+    """pyperf's loop count for a benchmark one loop of which takes
+    `pass_ns`: the smallest power of two whose loops last at least
+    `min_time` seconds, as pyperf's calibration picks it (1 for a pass
+    that long already)."""
+    loops = 1
+    while loops * max(pass_ns, 1) < min_time * 1e9 and loops < MAX_LOOPS:
+        loops *= 2
+    return loops
 
 
 def case_n(generator: str, workload: str, n: int) -> int:
@@ -162,11 +173,40 @@ class Plan:
     cases: tuple[Case, ...]
     floors: tuple[str, ...]
     unavailable: tuple[core.Availability, ...] = ()
+    # pyperf's loops per benchmark, in benchmark_names() order; 0 lets
+    # pyperf calibrate them (a worker process more).  Empty until
+    # with_loops(): pyperf then calibrates every benchmark.
+    loops: tuple[int, ...] = ()
 
     def benchmark_names(self) -> list[str]:
         """pyperf's benchmarks, in the order they run."""
         return [floor_benchmark_name(f) for f in self.floors] + \
             [c.name for c in self.cases]
+
+    def benchmark_loops(self) -> dict[str, int]:
+        """Each benchmark's loops (0: pyperf calibrates)."""
+        names = self.benchmark_names()
+        return dict(zip(names, self.loops or (0,) * len(names)))
+
+    def with_loops(self, case_ns: Sequence[int],
+                   floor_ns: Sequence[int] | None = None) -> "Plan":
+        """This plan with each benchmark's loops chosen (see
+        :func:`choose_loops`) from the nanoseconds of one of its loops:
+        `case_ns` for the cases, `floor_ns` for the floors, in order.
+        Without `floor_ns` the floors keep pyperf's calibration (0)."""
+        if floor_ns is None:
+            floor_ns = [0] * len(self.floors)
+            floor_loops = [0] * len(self.floors)
+        else:
+            floor_loops = [choose_loops(ns, self.profile.min_time)
+                           for ns in floor_ns]
+        for what, got, want in (("cases", case_ns, self.cases),
+                                ("floors", floor_ns, self.floors)):
+            if len(got) != len(want):
+                raise ValueError(f"{len(got)} loop times for {len(want)} "
+                                 f"{what}")
+        loops = [choose_loops(ns, self.profile.min_time) for ns in case_ns]
+        return dataclasses.replace(self, loops=tuple(floor_loops + loops))
 
     def to_json(self) -> str:
         return json.dumps({
@@ -174,6 +214,7 @@ class Plan:
             "cases": [c.to_dict() for c in self.cases],
             "floors": list(self.floors),
             "unavailable": [dataclasses.asdict(u) for u in self.unavailable],
+            "loops": self.benchmark_loops() if self.loops else {},
         })
 
     @classmethod
@@ -184,11 +225,16 @@ class Plan:
                     "per_element_generators"):
             prof[key] = tuple(prof[key])
         prof["python_plan"] = tuple(tuple(p) for p in prof["python_plan"])
-        return cls(Profile(**prof),
+        made = cls(Profile(**prof),
                    tuple(Case.from_dict(c) for c in data["cases"]),
                    tuple(data["floors"]),
                    tuple(core.Availability(**u)
                          for u in data["unavailable"]))
+        loops = data.get("loops") or {}
+        if loops:
+            made = dataclasses.replace(made, loops=tuple(
+                int(loops[name]) for name in made.benchmark_names()))
+        return made
 
     def save(self, path: "os.PathLike[str]") -> None:
         with open(path, "w") as f:
@@ -226,8 +272,9 @@ def check_size(n: int) -> None:
 def plan(profile: Profile | str = "default",
          selection: Selection | None = None) -> Plan:
     """The cases and floors of a run: the profile's, narrowed to the
-    selection, on the variants available here.  Unknown names and sizes
-    that cannot work raise ValueError with a one-line message."""
+    selection, on the variants available here.  Unknown names, sizes
+    that cannot work and a selection with no case raise ValueError with a
+    one-line message."""
     if isinstance(profile, str):
         if profile not in PROFILES:
             raise ValueError(f"unknown suite profile {profile!r} (choose "
@@ -262,5 +309,9 @@ def plan(profile: Profile | str = "default",
             and (sel.fractions is None or f in fractions))
         cases += build_python_cases(names + kinds, python_plan,
                                     min(n, profile.python_n))
+    if not cases:
+        raise ValueError(f"nothing to run: no case of the {profile.name} "
+                         "suite matches the selection on the variants "
+                         "available here")
     floors = tuple(f for f in core.FLOORS if core.floor_available(f))
     return Plan(profile, tuple(cases), floors, tuple(unavailable))

@@ -5,6 +5,18 @@ Counters come from this pass, not from the pyperf workers: for one thread
 they are deterministic (one fault per touched page for sigsegv-mprotect),
 and the same pass runs the workload a second time over the now evaluated
 array to count what a warm pass costs in faults.
+
+Both passes are timed as pyperf's workers time one loop, and the one a
+case's benchmark times (the first, or the second for a warm case) gives
+the time of one loop, from which the run chooses the case's pyperf loops
+(:meth:`lazybench._suite.Plan.with_loops`).  That pass runs on cold
+caches, and a Python loop runs before the interpreter has specialised it:
+up to a few times slower than the loops after it; and a pass that waits
+for another CPU (uffd-thread-other) is now and then ten times its usual
+time.  So unless the pass is long enough for one loop either way, the case
+is timed once more, over loops lasting about an eighth of the profile's
+minimum time (one loop at least), and the smaller of the two is the time
+of one loop.
 """
 from __future__ import annotations
 
@@ -13,8 +25,13 @@ from typing import Any, Callable, Sequence
 
 from lazybench import _array as core, _levels as levels
 from lazybench._case import Case, Subject
+from lazybench._suite import choose_loops
 
 RUSAGE_FIELDS = ("ru_minflt", "ru_majflt", "ru_nvcsw", "ru_nivcsw")
+# A pass is timed again over this fraction of the loops it would get (one
+# at least), unless it lasts RETIME_BELOW minimum times or more.
+SAMPLE_DIVISOR = 8
+RETIME_BELOW = 8
 
 
 class ChecksumMismatch(core.LazyBenchError):
@@ -58,6 +75,7 @@ def _passes(case: Case, subject: Subject, expected: int) -> dict[str, Any]:
     before = _rusage()
     first = subject.run_pass()
     ru = _delta(before, _rusage())
+    first_ns = subject.pass_ns
     counters = subject.counters()
     subject.clear_counters()
     second = subject.run_pass()
@@ -68,12 +86,29 @@ def _passes(case: Case, subject: Subject, expected: int) -> dict[str, Any]:
                 f"{case.name}: {label} pass checksum {got:#x} differs from "
                 f"eager's {expected:#x}")
     return {"checksum": first, "verified": True, "counters": counters,
-            "second_pass": warm, "rusage": ru}
+            "second_pass": warm, "rusage": ru,
+            "pass_ns": {"first": first_ns, "second": subject.pass_ns}}
 
 
-def verify_case(case: Case, refs: References) -> dict[str, Any]:
+def loop_ns(case: Case, subject: Subject, passes: dict[str, int],
+            min_time: float) -> int:
+    """Nanoseconds of one loop of the case's benchmark: the pass it times
+    (the second, over evaluated elements, for a warm case), or, unless
+    that lasts RETIME_BELOW times `min_time` or more, the smaller of it
+    and the mean of more loops timed as the benchmark times them (an
+    eighth of the loops the pass would get, one at least)."""
+    ns = passes["second"] if case.warm else passes["first"]
+    if ns >= RETIME_BELOW * min_time * 1e9:
+        return ns
+    sample = max(1, choose_loops(ns, min_time) // SAMPLE_DIVISOR)
+    return min(ns, subject.time(sample) // sample)
+
+
+def verify_case(case: Case, refs: References,
+                min_time: float | None = None) -> dict[str, Any]:
     """Run the case's passes on a fresh array, checked against the C eager
-    checksum (Python-level cases too)."""
+    checksum (Python-level cases too); with `min_time` (seconds, the
+    profile's) also the time of one loop of its benchmark (`loop_ns`)."""
     expected = refs.checksum(case)
     subject = levels.open_case(case)
     try:
@@ -82,6 +117,9 @@ def verify_case(case: Case, refs: References) -> dict[str, Any]:
             "build_ns": subject.build_ns, "accesses": subject.accesses,
             "touched_pages": subject.touched_pages}
         record.update(_passes(case, subject, expected))
+        if min_time is not None:
+            record["loop_ns"] = loop_ns(case, subject, record["pass_ns"],
+                                        min_time)
     finally:
         subject.release()
     return record
@@ -89,14 +127,14 @@ def verify_case(case: Case, refs: References) -> dict[str, Any]:
 
 def verify_all(cases: Sequence[Case],
                progress: Callable[[str], None] | None = None,
-               ) -> list[dict[str, Any]]:
+               min_time: float | None = None) -> list[dict[str, Any]]:
     refs = References()
     try:
         records = []
         for case in cases:
             if progress:
                 progress(case.name)
-            records.append(verify_case(case, refs))
+            records.append(verify_case(case, refs, min_time))
         return records
     finally:
         refs.release()

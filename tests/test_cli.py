@@ -60,6 +60,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str],
     (["frobnicate"], "unrecognized arguments"),
     (["report", "no/such/folder"], "no such run folder"),
     (["run", "--plan", "plan.json"], "only for pyperf's workers"),
+    # the quick suite has no Python-level case
+    (["run", "--quick", "--variants", "py-closure"], "nothing to run"),
+    (["run", "--variants", "py-closure", "--no-python"], "nothing to run"),
 ])
 def test_bad_input_one_line_exit_2(argv: list[str], needle: str,
                                    tmp_path: pathlib.Path) -> None:
@@ -174,6 +177,18 @@ def test_help_documents_commands() -> None:
     for word in ("--quick", "--variants", "--touched", "--save-baseline",
                  "report.md"):
         assert word in proc.stdout
+
+
+def test_run_help_states_each_suites_size() -> None:
+    proc = run_cli(["run", "--help"])
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())
+    for profile in suite.PROFILES.values():
+        assert f"on {profile.n} elements " \
+               f"({profile.n // core.PAGE_ELEMENTS} pages)" in text
+        assert f"{profile.n} for {profile.name}" in text   # --elements
+    assert f"at least {suite.PROFILES['default'].min_time * 1000:g} ms" \
+        in text
 
 
 @pytest.fixture(scope="module")
