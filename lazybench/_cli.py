@@ -157,8 +157,9 @@ def _build_parser() -> _Parser:
                      help="run folder name (default: date-time-suite)")
     run.add_argument("--plan", type=pathlib.Path, help=argparse.SUPPRESS)
     run.add_argument("--save-baseline", action="store_true",
-                     help="also store this run as results/baseline, "
-                          "replacing the stored baseline")
+                     help="also store this run as its suite's baseline, "
+                          "replacing it: results/baseline for the default "
+                          "suite, results/baseline-quick for --quick")
 
     rep = sub.add_parser("report", allow_abbrev=False,
                          help="rebuild CSV, report and plots of a run folder")

@@ -126,7 +126,8 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
         raise
     log("writing the report and plots ...")
     frames, _ = report.write_report(results.load_run(path))
-    baseline = store_baseline(path, results_dir) if save_baseline else None
+    baseline = (store_baseline(path, results_dir, profile.name)
+                if save_baseline else None)
     return Finished(path, frames, baseline)
 
 
@@ -144,15 +145,17 @@ def _phase(progress: Progress | None, name: str, total: int,
         progress.finish()
 
 
-def store_baseline(path: pathlib.Path,
-                   results_dir: pathlib.Path) -> pathlib.Path:
-    """Copy run folder `path` to results_dir/baseline, replacing the stored
-    baseline by renames (it is never left half written)."""
-    target = results_dir / results.BASELINE
-    staging = results_dir / f".{results.BASELINE}.new"
+def store_baseline(path: pathlib.Path, results_dir: pathlib.Path,
+                   profile: str) -> pathlib.Path:
+    """Copy run folder `path` to the suite's baseline folder
+    (results.baseline_name), replacing that baseline by renames (it is
+    never left half written); another suite's baseline is not touched."""
+    name = results.baseline_name(profile)
+    target = results_dir / name
+    staging = results_dir / f".{name}.new"
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(path, staging)
-    old = results_dir / f".{results.BASELINE}.old"
+    old = results_dir / f".{name}.old"
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         os.rename(target, old)

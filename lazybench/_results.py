@@ -2,7 +2,9 @@
 
 A run is built in a hidden temporary folder and renamed into place only
 when complete; single files are replaced with write-to-temp + rename.  The
-folder ``results/baseline`` is only written when asked for explicitly.
+stored baselines (``results/baseline`` for the default suite,
+``results/baseline-<suite>`` for another, e.g. ``baseline-quick``) are only
+written when asked for explicitly.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ PRIVATE_METADATA = ("python_executable", "python_config_args")
 RUN_FILE = "run.json"
 PYPERF_FILE = "pyperf.json"
 BASELINE = "baseline"
+DEFAULT_PROFILE = "default"
 FORMAT = runformat.FORMAT
 
 
@@ -47,6 +50,16 @@ def atomic_write(path: pathlib.Path, data: bytes) -> None:
         raise
 
 
+def baseline_name(profile: str) -> str:
+    """The folder of a suite's stored baseline: ``baseline`` for the
+    default suite, ``baseline-<suite>`` for another."""
+    return BASELINE if profile == DEFAULT_PROFILE else f"{BASELINE}-{profile}"
+
+
+def is_baseline_name(name: str) -> bool:
+    return name == BASELINE or name.startswith(BASELINE + "-")
+
+
 def new_run_name(profile: str) -> str:
     return time.strftime("%Y%m%d-%H%M%S") + f"-{profile}"
 
@@ -54,12 +67,12 @@ def new_run_name(profile: str) -> str:
 def check_results_dir(results_dir: pathlib.Path) -> None:
     """Refuse, before any work, a folder that cannot take run folders: a
     file, a path under a file or a missing folder, one this process cannot
-    create a folder in, and the stored baseline or anything inside it."""
+    create a folder in, and a stored baseline or anything inside it."""
     resolved = results_dir.resolve()
     for folder in (resolved, *resolved.parents):
-        if folder.name == BASELINE and \
+        if is_baseline_name(folder.name) and \
                 (folder == resolved or (folder / RUN_FILE).is_file()):
-            raise ResultsError(f"{folder} is the baseline folder, which "
+            raise ResultsError(f"{folder} is a baseline folder, which "
                                "only --save-baseline writes")
     if results_dir.exists():
         if not results_dir.is_dir():
@@ -85,7 +98,8 @@ class RunFolder:
     renamed to its final name by :meth:`commit`."""
 
     def __init__(self, results_dir: pathlib.Path, name: str) -> None:
-        if name == BASELINE or not name or "/" in name or name.startswith("."):
+        if is_baseline_name(name) or not name or "/" in name or \
+                name.startswith("."):
             raise ResultsError(f"invalid run name {name!r}")
         self.final = results_dir / name
         if self.final.exists():

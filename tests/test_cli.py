@@ -93,11 +93,12 @@ def _tree(root: pathlib.Path) -> list[str]:
     ("file.txt", "file.txt: not a folder"),
     ("file.txt/sub", "file.txt is not a folder"),
     ("missing/sub", "parent folder does not exist"),
-    ("results/baseline", "is the baseline folder"),
-    ("results/plots/../baseline", "is the baseline folder"),
-    ("results/baseline/plots", "is the baseline folder"),
-    ("link", "is the baseline folder"),          # a symlink to it
-    ("fresh/baseline", "is the baseline folder"),  # none stored yet
+    ("results/baseline", "is a baseline folder"),
+    ("results/plots/../baseline", "is a baseline folder"),
+    ("results/baseline/plots", "is a baseline folder"),
+    ("link", "is a baseline folder"),          # a symlink to it
+    ("fresh/baseline", "is a baseline folder"),  # none stored yet
+    ("fresh/baseline-quick", "is a baseline folder"),
 ])
 def test_bad_results_dir_refused_before_any_work(
         where: str, needle: str, tmp_path: pathlib.Path) -> None:
@@ -317,18 +318,51 @@ def test_existing_run_name_is_refused(small_run: pathlib.Path) -> None:
     assert "already exists" in proc.stderr
 
 
-def test_save_baseline_only_when_asked(tmp_path: pathlib.Path) -> None:
-    argv = ["run", "--quick", "--variants", "eager", "--workloads", "seq",
-            "--touched", "100", "--elements", "4096",
-            "--results-dir", str(tmp_path)]
-    assert run_cli([*argv, "--run-name", "a"]).returncode == 0
+def _tree_bytes(folder: pathlib.Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_save_baseline_only_when_asked_and_per_suite(
+        tmp_path: pathlib.Path) -> None:
+    small = ["--variants", "eager", "--workloads", "seq", "--touched", "100",
+             "--elements", "4096", "--results-dir", str(tmp_path)]
+    quick = ["run", "--quick", *small]
+    default = ["run", "--suite", "default", "--generators", "hash",
+               "--no-python", *small]
+    assert run_cli([*quick, "--run-name", "a"]).returncode == 0
     assert not (tmp_path / "baseline").exists()
-    proc = run_cli([*argv, "--run-name", "b", "--save-baseline"])
+    assert not (tmp_path / "baseline-quick").exists()
+    # the quick suite's baseline is its own folder
+    proc = run_cli([*quick, "--run-name", "b", "--save-baseline"])
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads((tmp_path / "baseline-quick" / "run.json").read_text())
+    assert meta["name"] == "b" and meta["profile"] == "quick"
+    assert not (tmp_path / "baseline").exists()
+    proc = run_cli([*default, "--run-name", "c", "--save-baseline"])
     assert proc.returncode == 0, proc.stderr
     meta = json.loads((tmp_path / "baseline" / "run.json").read_text())
-    assert meta["name"] == "b"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b",
-                                                          "baseline"]
+    assert meta["name"] == "c" and meta["profile"] == "default"
+    stored = {b: _tree_bytes(tmp_path / b)
+              for b in ("baseline", "baseline-quick")}
+    # runs without the flag, of either suite, leave both byte for byte
+    assert run_cli([*quick, "--run-name", "d"]).returncode == 0
+    assert run_cli([*default, "--run-name", "e"]).returncode == 0
+    # and saving one suite's baseline leaves the other's
+    proc = run_cli([*quick, "--run-name", "f", "--save-baseline"])
+    assert proc.returncode == 0, proc.stderr
+    assert _tree_bytes(tmp_path / "baseline") == stored["baseline"]
+    assert _tree_bytes(tmp_path / "baseline-quick") != \
+        stored["baseline-quick"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a", "b", "baseline", "baseline-quick", "c", "d", "e", "f"]
+    # neither can be a run's folder or its results folder
+    for name in ("baseline", "baseline-quick"):
+        proc = run_cli([*quick, "--run-name", name])
+        assert proc.returncode == 2 and "invalid run name" in proc.stderr
+        proc = run_cli(["run", "--quick", "--variants", "eager",
+                        "--results-dir", str(tmp_path / name)])
+        assert proc.returncode == 2 and "baseline folder" in proc.stderr
 
 
 def test_bench_script_runs_under_pyperf(tmp_path: pathlib.Path) -> None:
