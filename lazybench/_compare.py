@@ -192,8 +192,7 @@ def is_base_variant(variant: str) -> bool:
 
 
 def _eager_row(side: Side, row: pd.Series) -> pd.Series | None:
-    """The base variant's same case of this run, as cases_frame's x_eager
-    finds it."""
+    """Eager's same case of this run, as cases_frame's x_eager finds it."""
     df = side.cases
     match = df[(df.variant == "eager") & (df.fault_around == 1) &
                (df.level == row.level) & (df.generator == row.generator) &
