@@ -1,4 +1,4 @@
-"""Command line: ``python -m lazybench [run|report|list] ...``.
+"""Command line: ``python -m lazybench [run|report|compare|list] ...``.
 
 ``run`` is the default command.  Its pyperf workers re-run this same command
 line with pyperf's worker options appended; those are split off here and
@@ -46,6 +46,17 @@ def _percent_list(value: str) -> tuple[float, ...]:
                 f"touched percentage {item!r} is not in (0, 100]")
         out.append(pct / 100)
     return tuple(out)
+
+
+def _fraction(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}")
+    if not 0 <= x < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a fraction of at least 0 (0.5 is +50 %): {value!r}")
+    return x
 
 
 def _int_in(lowest: int, highest: int | None = None) -> Any:
@@ -104,6 +115,7 @@ def _run_help() -> str:
 
 def _build_parser() -> _Parser:
     from lazybench import _array as core
+    from lazybench import _compare as compare
     from lazybench import _pythunks as pythunks
     from lazybench import _suite as suite
 
@@ -165,6 +177,33 @@ def _build_parser() -> _Parser:
                          help="rebuild CSV, report and plots of a run folder")
     rep.add_argument("folder", type=pathlib.Path, help="a run folder")
 
+    cmp = sub.add_parser(
+        "compare", allow_abbrev=False,
+        help="compare two run folders for regressions",
+        description="Compare run NEW against run BASE: the cases both "
+                    "have, their counters exactly, a normalised time per "
+                    "case, the floors in absolute time, and the machine. "
+                    "Exit status 0: no regression, 1: a regression, "
+                    "2: bad input.")
+    cmp.add_argument("base", type=pathlib.Path, help="the reference run "
+                     "folder (e.g. results/baseline)")
+    cmp.add_argument("new", type=pathlib.Path, help="the run folder to check")
+    cmp.add_argument("--threshold", type=_fraction, metavar="FRACTION",
+                     default=compare.THRESHOLD,
+                     help="growth of a normalised median that counts, if "
+                          "the sample ranges do not overlap (default "
+                          f"{compare.THRESHOLD:g}, i.e. "
+                          f"+{compare.THRESHOLD * 100:g} %%; provisional)")
+    cmp.add_argument("--floor-threshold", type=_fraction,
+                     metavar="FRACTION", default=compare.FLOOR_THRESHOLD,
+                     help="the same for the floors' and eager's absolute "
+                          f"times (default {compare.FLOOR_THRESHOLD:g}; "
+                          "provisional)")
+    cmp.add_argument("--format", choices=sorted(compare.RENDERERS),
+                     default="text", help="output format (default: text)")
+    cmp.add_argument("--plot", type=pathlib.Path, metavar="FILE",
+                     help="also write a PNG of new/base per case")
+
     sub.add_parser("list", help="variants (with availability), generators, "
                                 "workloads and floors")
     return parser
@@ -180,7 +219,7 @@ def _split_worker_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _normalise(argv: list[str]) -> list[str]:
-    commands = {"run", "report", "list"}
+    commands = {"run", "report", "compare", "list"}
     if not argv or (argv[0] not in commands and argv[0] not in
                     ("-h", "--help", "--version")):
         return ["run", *argv]
@@ -211,6 +250,18 @@ def cmd_report(folder: pathlib.Path) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lazybench import _compare as compare, _results as results
+
+    done = compare.compare(results.load_run(args.base),
+                           results.load_run(args.new),
+                           args.threshold, args.floor_threshold)
+    if args.plot is not None:
+        compare.write_plot(done, args.plot)
+    print(compare.RENDERERS[args.format](done))
+    return RUN_ERROR if done.failed else 0
 
 
 def cmd_run(args: argparse.Namespace, our_argv: list[str],
@@ -292,6 +343,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_list()
         if args.command == "report":
             return cmd_report(args.folder)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_run(args, ours, pyperf_argv)
     except UsageError as exc:
         print(f"lazybench: error: {exc}", file=sys.stderr)

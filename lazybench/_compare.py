@@ -1,0 +1,526 @@
+"""``compare BASE NEW``: a regression comparison of two run folders.
+
+Cases are matched by (level, variant, generator, workload, fraction, warm,
+fault_around, n).  Per matched case:
+
+- the deterministic counters are compared exactly: any difference is a
+  regression;
+- one normalised time metric: ns per fault over the same run's
+  ``sigsegv-roundtrip`` floor for a case that faults, ns per touched
+  element over eager's same case for one that does not; eager's own cases
+  (ratio 1 by construction) are compared in absolute time with the floors;
+- context switches per fault, compared as rates with a tolerance and
+  reported as notes only.
+
+The floors are compared in absolute ns per operation with their own, wider
+threshold: normalising cancels exactly the kernel and CPU slowdowns they
+show.  A metric regressed when its median grew by more than the threshold
+and every new sample is above every base sample; pyperf's t-test is
+printed as information.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import pathlib
+import statistics
+from typing import (TYPE_CHECKING, Any, Callable, Iterable, NamedTuple,
+                    Sequence)
+
+from lazybench._case import floor_benchmark_name
+from lazybench._results import ResultsError, RunData, atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lazybench._frames import Frames
+
+# pandas, the frames and matplotlib are imported where used: the command
+# line's parser reads this module's defaults in every pyperf worker.
+
+# Provisional defaults, until the CI gate's measurement of the spread
+# between runs of one machine sets them; no such measurement exists yet.
+THRESHOLD = 0.30            # normalised metrics: +30 % of the median
+FLOOR_THRESHOLD = 0.50      # floors and eager's absolute times: +50 %
+# Context switches per fault: a change larger than this (in switches per
+# fault) is noted; the rates depend on the scheduler, never a regression.
+CTX_TOLERANCE = 0.10
+# tsc_hz differences within this fraction are not an environment change.
+TSC_TOLERANCE = 0.01
+
+KEY = ("level", "variant", "generator", "workload", "fraction", "warm",
+       "fault_around", "n")
+SIGSEGV_FLOOR = "sigsegv-roundtrip"
+
+# (column of the cases frame or a function of its row, printed name)
+COUNTERS: tuple[tuple[str, str], ...] = (
+    ("faults_per_touched_page", "faults per touched page"),
+    ("second_pass_faults", "second-pass faults"),
+    ("decodes", "decodes"),
+    ("decode_misses", "decode misses"),
+    ("generator_calls_per_access", "generator calls per touched element"),
+    ("pages_materialised", "pages materialised"),
+    ("elements_materialised", "elements materialised"),
+)
+CTX_RATES = (("vol_ctx_per_fault", "voluntary context switches per fault"),
+             ("invol_ctx_per_fault",
+              "involuntary context switches per fault"))
+ENV_KEYS = ("kernel", "cpu_model", "microcode", "mitigations", "thp",
+            "compiler", "git_revision", "lazybench", "python", "capstone",
+            "cpu_count", "tsc_hz")
+
+Key = tuple[Any, ...]
+
+
+class CompareError(ResultsError):
+    """The two runs cannot be compared (no case in common)."""
+
+
+# -- what is compared --------------------------------------------------------
+
+class Metric(NamedTuple):
+    """A time metric of one run: its median and one figure per pyperf
+    value."""
+    kind: str
+    median: float
+    samples: tuple[float, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """One metric of one case (or floor) in both runs."""
+    name: str            # the case or floor
+    what: str            # the metric
+    base: Metric
+    new: Metric
+    threshold: float
+    significant: bool | None      # pyperf's t-test; None: not computed
+
+    @property
+    def ratio(self) -> float:
+        return self.new.median / self.base.median \
+            if self.base.median else float("nan")
+
+    @property
+    def regressed(self) -> bool:
+        return self.ratio > 1 + self.threshold and \
+            min(self.new.samples) > max(self.base.samples)
+
+    @property
+    def improved(self) -> bool:
+        return self.ratio < 1 / (1 + self.threshold) and \
+            max(self.new.samples) < min(self.base.samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A counter, context-switch rate or machine fact that differs."""
+    name: str
+    what: str
+    base: Any
+    new: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    base: RunData
+    new: RunData
+    counters: list[Change]
+    metrics: list[Verdict]          # normalised, one per compared case
+    absolute: list[Verdict]         # floors, then eager's cases
+    ctx_notes: list[Change]
+    environment: list[Change]
+    only_base: list[str]
+    only_new: list[str]
+    threshold: float
+    floor_threshold: float
+
+    @property
+    def regressions(self) -> list[Verdict]:
+        return [v for v in self.metrics if v.regressed]
+
+    @property
+    def improvements(self) -> list[Verdict]:
+        return [v for v in self.metrics if v.improved]
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.counters or self.regressions or
+                    any(v.regressed for v in self.absolute))
+
+
+# -- the cases of a run ------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """One run: its frames, its cases by key, and their pyperf values."""
+    frames: Frames
+    cases: pd.DataFrame              # indexed by the position in `keys`
+    keys: list[Key]
+
+    @classmethod
+    def of(cls, run: RunData) -> "Side":
+        from lazybench._frames import Frames
+
+        frames = Frames.of(run)
+        cases = frames.cases.copy()
+        cases["name"] = [rec["name"] for rec in run.meta["cases"]]
+        cases["generator_calls_per_access"] = \
+            cases.generator_calls / cases.accesses.clip(lower=1)
+        keys = [tuple(_plain(row[k]) for k in KEY)
+                for _, row in cases.iterrows()]
+        return cls(frames, cases.reset_index(drop=True), keys)
+
+    def row(self, key: Key) -> pd.Series:
+        return self.cases.iloc[self.keys.index(key)]
+
+    def values(self, benchmark: str) -> tuple[float, ...]:
+        bench = self.frames.run.benchmark(benchmark)
+        return tuple(bench.get_values()) if bench is not None else ()
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python ones, so that keys compare and hash alike."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def is_base_variant(variant: str) -> bool:
+    from lazybench._frames import base_variants
+
+    return variant in base_variants()
+
+
+def _eager_row(side: Side, row: pd.Series) -> pd.Series | None:
+    """Eager's same case of this run, as cases_frame's x_eager finds it."""
+    df = side.cases
+    match = df[(df.variant == "eager") & (df.fault_around == 1) &
+               (df.level == row.level) & (df.generator == row.generator) &
+               (df.workload == row.workload) &
+               (df.fraction == row.fraction) & (df.warm == row.warm)]
+    return match.iloc[0] if len(match) else None
+
+
+def normalised(side: Side, row: pd.Series) -> Metric | None:
+    """The case's normalised time metric, median and per value; None for
+    eager's own cases and where the reference was not measured."""
+    values = side.values(row["name"])
+    if row.faults > 0:
+        floor = side.frames.floor(SIGSEGV_FLOOR)
+        if math.isnan(floor) or not values:
+            return None
+        per = 1e9 / row.faults / floor
+        return Metric("ns per fault / SIGSEGV floor",
+                      float(row.fault_over_sigsegv_floor),
+                      tuple(v * per for v in values))
+    if is_base_variant(row.variant):
+        return None
+    eager = _eager_row(side, row)
+    if eager is None or not values or not eager.time_s > 0:
+        return None
+    eager_ns = eager.ns_per_touched_element
+    per = 1e9 / max(int(row.accesses), 1) / eager_ns
+    return Metric("ns per element / eager", float(row.x_eager),
+                  tuple(v * per for v in values))
+
+
+def absolute(side: Side, benchmark: str) -> Metric | None:
+    """A benchmark's absolute time in ns: median and values."""
+    values = side.values(benchmark)
+    if not values:
+        return None
+    ns = tuple(v * 1e9 for v in values)
+    return Metric("ns", float(statistics.median(ns)), ns)
+
+
+# -- comparing ---------------------------------------------------------------
+
+def significance(base: Sequence[float], new: Sequence[float]) -> bool | None:
+    """pyperf's two-sample t-test, when each side has at least 2 samples
+    (and pyperf can compute it: equal counts, some spread)."""
+    from pyperf._utils import is_significant
+
+    if len(base) < 2 or len(new) < 2:
+        return None
+    try:
+        significant, _ = is_significant(list(base), list(new))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return bool(significant)
+
+
+def verdict(name: str, what: str, base: Metric, new: Metric,
+            threshold: float) -> Verdict:
+    return Verdict(name, what, base, new, threshold,
+                   significance(base.samples, new.samples))
+
+
+def counter_changes(name: str, base: pd.Series,
+                    new: pd.Series) -> list[Change]:
+    return [Change(name, what, _plain(base[col]), _plain(new[col]))
+            for col, what in COUNTERS if base[col] != new[col]]
+
+
+def ctx_changes(name: str, base: pd.Series, new: pd.Series,
+                tolerance: float = CTX_TOLERANCE) -> list[Change]:
+    out = []
+    for col, what in CTX_RATES:
+        b, n = float(base[col]), float(new[col])
+        if b == b and n == n and abs(n - b) > tolerance:
+            out.append(Change(name, what, b, n))
+    return out
+
+
+def _env_differs(key: str, base: Any, new: Any) -> bool:
+    if key == "tsc_hz" and isinstance(base, (int, float)) \
+            and isinstance(new, (int, float)) and base:
+        return abs(new - base) / abs(base) > TSC_TOLERANCE
+    return bool(base != new)
+
+
+def environment(base: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    """Machine facts that differ; mitigations one per vulnerability."""
+    out = []
+    for key in ENV_KEYS:
+        b, n = base.get(key), new.get(key)
+        if isinstance(b, dict) and isinstance(n, dict):
+            out += [Change("machine", f"{key}.{k}", b.get(k), n.get(k))
+                    for k in sorted(set(b) | set(n)) if b.get(k) != n.get(k)]
+        elif _env_differs(key, b, n):
+            out.append(Change("machine", key, b, n))
+    return out
+
+
+def _floor_verdicts(base: Side, new: Side,
+                    threshold: float) -> list[Verdict]:
+    out = []
+    floors = [f for f in base.frames.floors.floor
+              if f in set(new.frames.floors.floor)]
+    for floor in floors:
+        b = absolute(base, floor_benchmark_name(floor))
+        n = absolute(new, floor_benchmark_name(floor))
+        if b is not None and n is not None:
+            out.append(verdict(floor, "ns per operation", b, n, threshold))
+    return out
+
+
+def compare(base_run: RunData, new_run: RunData,
+            threshold: float = THRESHOLD,
+            floor_threshold: float = FLOOR_THRESHOLD) -> Comparison:
+    base, new = Side.of(base_run), Side.of(new_run)
+    common = [k for k in base.keys if k in set(new.keys)]
+    if not common:
+        raise CompareError(f"{base_run.folder} and {new_run.folder} have "
+                           "no case in common")
+    counters: list[Change] = []
+    metrics: list[Verdict] = []
+    eager: list[Verdict] = []
+    notes: list[Change] = []
+    for key in common:
+        b, n = base.row(key), new.row(key)
+        name = str(n["name"])
+        counters += counter_changes(name, b, n)
+        notes += ctx_changes(name, b, n)
+        if is_base_variant(str(b.variant)):
+            mb, mn = absolute(base, b["name"]), absolute(new, n["name"])
+            if mb is not None and mn is not None:
+                eager.append(verdict(name, "ns per pass", mb, mn,
+                                     floor_threshold))
+            continue
+        mb, mn = normalised(base, b), normalised(new, n)
+        if mb is not None and mn is not None and mb.kind == mn.kind:
+            metrics.append(verdict(name, mb.kind, mb, mn, threshold))
+    return Comparison(
+        base_run, new_run, counters, metrics,
+        _floor_verdicts(base, new, floor_threshold) + eager, notes,
+        environment(base_run.meta["machine"], new_run.meta["machine"]),
+        _one_side(base, new), _one_side(new, base), threshold,
+        floor_threshold)
+
+
+def _one_side(side: Side, other: Side) -> list[str]:
+    theirs = set(other.keys)
+    return [f"{side.cases.iloc[i]['name']} (n={key[-1]})"
+            for i, key in enumerate(side.keys) if key not in theirs]
+
+
+# -- output ------------------------------------------------------------------
+
+Table = tuple[str, list[str], list[list[str]]]     # title, header, rows
+
+
+def _pct(base: float, new: float) -> str:
+    if not (isinstance(base, (int, float)) and isinstance(new, (int, float))):
+        return "-"
+    if base == 0:
+        return "-" if new == 0 else "new"
+    return f"{(new / base - 1) * 100:+.1f} %"
+
+
+def sig(value: float) -> str:
+    from lazybench._format import sig as three_digits
+
+    return three_digits(value)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return sig(value)
+
+
+def _sig_text(v: Verdict) -> str:
+    if v.significant is None:
+        return "n/a"
+    return "significant" if v.significant else "not significant"
+
+
+def _verdict_rows(verdicts: Iterable[Verdict]) -> list[list[str]]:
+    rows = []
+    for v in verdicts:
+        state = ("REGRESSED" if v.regressed else
+                 "improved" if v.improved else "")
+        rows.append([v.name, v.what, sig(v.base.median), sig(v.new.median),
+                     _pct(v.base.median, v.new.median), _sig_text(v),
+                     state])
+    return rows
+
+
+VERDICT_HEADER = ["case", "metric", "base", "new", "change", "t-test",
+                  "verdict"]
+CHANGE_HEADER = ["case", "what", "base", "new", "change"]
+
+
+def _change_rows(changes: Iterable[Change]) -> list[list[str]]:
+    return [[c.name, c.what, _num(c.base), _num(c.new),
+             _pct(c.base, c.new)] for c in changes]
+
+
+def tables(c: Comparison) -> list[Table]:
+    """The sections of the output, in order."""
+    thr, fthr = f"{c.threshold * 100:g} %", f"{c.floor_threshold * 100:g} %"
+    faster = f"{1 / (1 + c.threshold):.3g}"
+    return [
+        ("Changed counters (each a regression)", CHANGE_HEADER,
+         _change_rows(c.counters)),
+        (f"Regressions (normalised median up more than {thr}, "
+         "sample ranges apart)",
+         VERDICT_HEADER, _verdict_rows(c.regressions)),
+        (f"Improvements (normalised median below {faster} x base, "
+         "sample ranges apart)", VERDICT_HEADER,
+         _verdict_rows(c.improvements)),
+        (f"Floors and eager, absolute (threshold {fthr})", VERDICT_HEADER,
+         _verdict_rows(c.absolute)),
+        ("Environment", ["fact", "base", "new"],
+         [[e.what, _num(e.base), _num(e.new)] for e in c.environment]),
+        ("Context switches per fault (notes, not regressions)",
+         CHANGE_HEADER, _change_rows(c.ctx_notes)),
+        ("Cases on one side only", ["case", "run"],
+         [[n, "base only"] for n in c.only_base] +
+         [[n, "new only"] for n in c.only_new]),
+    ]
+
+
+def summary(c: Comparison) -> str:
+    floors = sum(v.regressed for v in c.absolute)
+    return (f"{len(c.metrics)} cases compared: {len(c.counters)} changed "
+            f"counters, {len(c.regressions)} regressions, "
+            f"{len(c.improvements)} improvements, {floors} floors or eager "
+            f"cases beyond their threshold; "
+            f"{'REGRESSED' if c.failed else 'no regression'}")
+
+
+def warnings(c: Comparison) -> list[str]:
+    return [f"warning: environment differs: {e.what}: {_num(e.base)} -> "
+            f"{_num(e.new)}" for e in c.environment]
+
+
+def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows])
+              for i in range(len(header))]
+    return ["  " + "  ".join(cell.ljust(w) for cell, w in
+                             zip(row, widths)).rstrip()
+            for row in [header, *rows]]
+
+
+def render_text(c: Comparison) -> str:
+    lines = [f"base: {c.base.folder}", f"new:  {c.new.folder}",
+             *warnings(c), ""]
+    for title, header, rows in tables(c):
+        lines.append(f"{title}: {len(rows) if rows else 'none'}")
+        if rows:
+            lines += _text_table(header, rows)
+        lines.append("")
+    lines.append(summary(c))
+    return "\n".join(lines)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(c: Comparison) -> str:
+    lines = [f"**lazybench compare**: `{c.base.folder.name}` -> "
+             f"`{c.new.folder.name}`", ""]
+    lines += [f"> {w}" for w in warnings(c)] + ([""] if c.environment else [])
+    for title, header, rows in tables(c):
+        lines.append(f"### {title}")
+        lines.append("")
+        if not rows:
+            lines += ["none", ""]
+            continue
+        lines.append("| " + " | ".join(header) + " |")
+        lines.append("|" + "---|" * len(header))
+        lines += ["| " + " | ".join(_md_cell(x) for x in row) + " |"
+                  for row in rows]
+        lines.append("")
+    lines.append(f"**{summary(c)}**")
+    return "\n".join(lines)
+
+
+RENDERERS: dict[str, Callable[[Comparison], str]] = {
+    "text": render_text, "markdown": render_markdown}
+
+
+# -- plot --------------------------------------------------------------------
+
+def figure(c: Comparison) -> Any:
+    """Horizontal bars of new/base of each compared case's normalised
+    metric on a log axis, regressions in red."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    verdicts = c.metrics
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * max(len(verdicts), 1)))
+    ratios = [v.ratio for v in verdicts]
+    colours = ["tab:red" if v.regressed else
+               "tab:green" if v.improved else "tab:grey" for v in verdicts]
+    ax.barh(range(len(verdicts)), [r - 1 for r in ratios], left=1,
+            color=colours)
+    ax.set_xscale("log")
+    ax.axvline(1, color="black", linewidth=0.8)
+    ax.axvline(1 + c.threshold, color="tab:red", linestyle=":",
+               linewidth=0.8)
+    ax.set_yticks(range(len(verdicts)), [v.name for v in verdicts],
+                  fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("new / base of the normalised metric (log)")
+    ax.set_title(f"{c.base.folder.name} -> {c.new.folder.name}")
+    fig.tight_layout()
+    return fig
+
+
+def write_plot(c: Comparison, path: pathlib.Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = figure(c)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
