@@ -141,6 +141,9 @@ def build(cases: pd.DataFrame, floors: pd.DataFrame) -> Headline | None:
             row[col] = e.get(which, source)
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
+    # a column no row has (no warm twin, no Python-level case) is left out
+    table = table[[c for c in COLUMNS
+                   if c not in SOURCES or table[c].notna().any()]]
     signal = floor_lookup(floors)(SIGNAL_FLOOR)
     head = Headline(c_ref, py_ref, entries, signal, table, [])
     sentences = [s for fam in FAMILIES

@@ -673,7 +673,8 @@ def terminal(fr: Frames) -> str:
             out += [_wrap(text), ""]
         for table in part.tables:
             if part.terminal_columns:
-                table = table[list(part.terminal_columns)]
+                table = table[[c for c in part.terminal_columns
+                               if c in table.columns]]
             out.append(_plain_table(table, part.floatfmt))
         if part.after:
             out += ["", _wrap(part.after)]

@@ -207,3 +207,15 @@ def test_sig_has_three_significant_digits_and_no_exponent() -> None:
         digits = text.replace(",", "").replace("-", "").replace(".", "")
         assert len(digits.strip("0")) <= 3, (v, text)
     assert fmt.sig(float("nan")) == fmt.MISSING
+
+
+def test_headline_leaves_out_columns_the_run_has_no_rows_for(
+        run_frames: frames.Frames) -> None:
+    df = run_frames.cases
+    c_only = df[(df.level == "c") & ~df.warm]
+    head = headline.build(c_only, run_frames.floors)
+    assert head is not None
+    assert list(head.table.columns) == ["mechanism", "variant", "page_ns",
+                                        "page_x_sig", "elem_ns", "x_eager"]
+    printed = report.terminal(dataclasses.replace(run_frames, cases=c_only))
+    assert "warm_x" not in printed and "py_ns" not in printed
