@@ -204,6 +204,23 @@ def _build_parser() -> _Parser:
     cmp.add_argument("--plot", type=pathlib.Path, metavar="FILE",
                      help="also write a PNG of new/base per case")
 
+    hist = sub.add_parser(
+        "history", allow_abbrev=False,
+        help="the stored runs of a results folder, with their environment "
+             "and a metric's trend per variant",
+        description="List the run folders under --results-dir (the stored "
+                    "baselines too), oldest first, with kernel, CPU and git "
+                    "revision, and one metric per variant on each run's "
+                    "reference case (hash, seq, 100 %% where it has it).")
+    hist.add_argument("--results-dir", type=pathlib.Path,
+                      default=pathlib.Path("results"), metavar="DIR",
+                      help="where the run folders are (default: ./results)")
+    hist.add_argument("--metric", default="fault_over_sigsegv_floor",
+                      help="a numeric column of results.csv (default: "
+                           "fault_over_sigsegv_floor)")
+    hist.add_argument("--plot", type=pathlib.Path, metavar="FILE",
+                      help="also write a PNG: one line per variant")
+
     sub.add_parser("list", help="variants (with availability), generators, "
                                 "workloads and floors")
     return parser
@@ -219,7 +236,7 @@ def _split_worker_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _normalise(argv: list[str]) -> list[str]:
-    commands = {"run", "report", "compare", "list"}
+    commands = {"run", "report", "compare", "history", "list"}
     if not argv or (argv[0] not in commands and argv[0] not in
                     ("-h", "--help", "--version")):
         return ["run", *argv]
@@ -262,6 +279,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         compare.write_plot(done, args.plot)
     print(compare.RENDERERS[args.format](done))
     return RUN_ERROR if done.failed else 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from lazybench import _history as history
+
+    done = history.collect(args.results_dir, args.metric)
+    if args.plot is not None:
+        history.write_plot(done, args.plot)
+    print(history.render(done))
+    return 0
 
 
 def cmd_run(args: argparse.Namespace, our_argv: list[str],
@@ -345,6 +372,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_report(args.folder)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "history":
+            return cmd_history(args)
         return cmd_run(args, ours, pyperf_argv)
     except UsageError as exc:
         print(f"lazybench: error: {exc}", file=sys.stderr)
