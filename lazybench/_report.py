@@ -271,37 +271,18 @@ def split_columns(table: pd.DataFrame, keys: list[str],
     return tuple(table[keys + p] for p in parts)
 
 
-def variant_groups(variants: list[str]) -> list[list[str]]:
-    """Variant columns by mechanism family, eager's column repeated in
-    every part as the reference."""
-    by_family: dict[str, list[str]] = {}
-    for v in variants:
-        if v != BASE_VARIANT:
-            by_family.setdefault(family_of(v).key, []).append(v)
-    lead = [BASE_VARIANT] if BASE_VARIANT in variants else []
-    return [lead + g for g in by_family.values()]
-
-
 def split_by_variant(table: pd.DataFrame, keys: list[str]
                      ) -> tuple[pd.DataFrame, ...]:
     """A per-variant table (a column per variant) in parts of at most
     MAX_COLUMNS columns, one or more mechanism families each, eager's
-    column in each."""
-    variants = [c for c in table.columns if c not in keys]
-    width = MAX_COLUMNS - len(keys)
-    parts: list[list[str]] = []
-    lead = [BASE_VARIANT] if BASE_VARIANT in variants else []
-    for group in variant_groups(variants):
-        group = [v for v in group if v not in lead]
-        for k in range(0, len(group), max(width - len(lead), 1)):
-            chunk = group[k:k + max(width - len(lead), 1)]
-            if parts and len(parts[-1]) + len(chunk) <= width:
-                parts[-1] += chunk
-            else:
-                parts.append(lead + chunk)
-    if not parts and lead:
-        parts = [lead]
-    return tuple(table[keys + p] for p in parts)
+    column in each (kept beside the keys)."""
+    lead = [BASE_VARIANT] if BASE_VARIANT in table.columns else []
+    by_family: dict[str, list[str]] = {}
+    for v in table.columns:
+        if v not in keys and v not in lead:
+            by_family.setdefault(family_of(v).key, []).append(v)
+    return split_columns(table, keys + lead,
+                         list(by_family.values())) or (table,)
 
 
 @section("Headline", terminal=2)
