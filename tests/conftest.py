@@ -32,6 +32,18 @@ def run_cli(argv: Sequence[str], cwd: str | os.PathLike[str] | None = None,
                           cwd=cwd)
 
 
+def assert_one_line_error(proc: subprocess.CompletedProcess[str],
+                          needle: str) -> None:
+    """Exit status 2 and one line on stderr, lazybench's error prefix,
+    `needle` in it, no traceback."""
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("lazybench: error:")
+    assert needle in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.fixture
 def lazy_variants() -> list[str]:
     return [v for v in core.VARIANTS if v != "eager"

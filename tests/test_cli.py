@@ -21,7 +21,7 @@ import pytest
 from lazybench import _array as core, _format as fmt
 from lazybench import _headline as headline, _suite as suite
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 
 SMALL_RUN = ["run", "--suite", "default", "--variants",
              "eager,sigsegv-mprotect,py-closure",
@@ -32,16 +32,6 @@ SMALL_RUN = ["run", "--suite", "default", "--variants",
 # one C case and the floors: the smallest run that reaches pyperf
 TINY_RUN = ["run", "--quick", "--variants", "eager", "--workloads", "seq",
             "--touched", "100", "--elements", "4096", "--no-python"]
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str],
-                          needle: str) -> None:
-    assert proc.returncode == 2, proc.stderr + proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("lazybench: error:")
-    assert needle in lines[0]
-    assert "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("argv,needle", [

@@ -13,7 +13,7 @@ import pytest
 
 from lazybench import _compare as compare, _results as results
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 
 BASE_RUN = ["run", "--quick", "--variants", "eager,sigsegv-mprotect,swcheck",
             "--workloads", "seq", "--elements", "4096", "--no-python"]
@@ -52,16 +52,6 @@ def _scale_variant(data: dict[str, Any], variant: str,
 def _compare(base: pathlib.Path, new: pathlib.Path,
              *extra: str) -> subprocess.CompletedProcess[str]:
     return run_cli(["compare", str(base), str(new), *extra])
-
-
-def _assert_one_line_error(proc: subprocess.CompletedProcess[str],
-                           needle: str) -> None:
-    assert proc.returncode == 2, proc.stderr + proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("lazybench: error:")
-    assert needle in lines[0]
-    assert "Traceback" not in proc.stderr
 
 
 def _case_names(folder: pathlib.Path, variant: str) -> list[str]:
@@ -191,7 +181,7 @@ def test_no_case_in_common(base: pathlib.Path,
     new = _copy(base, tmp_path)
     _edit(new / "run.json", lambda m: [r["case"].update(n=1)
                                        for r in m["cases"]])
-    _assert_one_line_error(_compare(base, new), "no case in common")
+    assert_one_line_error(_compare(base, new), "no case in common")
 
 
 @pytest.mark.parametrize("damage,needle", [
@@ -209,8 +199,8 @@ def test_bad_input_one_line_exit_2(base: pathlib.Path, tmp_path: pathlib.Path,
     else:       # the pyperf.json of another run: one case renamed
         _edit(new / "pyperf.json", lambda d: d["benchmarks"][-1]
               ["metadata"].update(name="other/hash/seq/1%"))
-    _assert_one_line_error(_compare(base, new), needle)
-    _assert_one_line_error(_compare(new, base), needle)
+    assert_one_line_error(_compare(base, new), needle)
+    assert_one_line_error(_compare(new, base), needle)
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -220,7 +210,7 @@ def test_bad_input_one_line_exit_2(base: pathlib.Path, tmp_path: pathlib.Path,
 ])
 def test_bad_options(base: pathlib.Path, argv: list[str],
                      needle: str) -> None:
-    _assert_one_line_error(_compare(base, base, *argv), needle)
+    assert_one_line_error(_compare(base, base, *argv), needle)
 
 
 def test_markdown_table(base: pathlib.Path, tmp_path: pathlib.Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from lazybench import _format as fmt, _history as history
 
-from conftest import run_cli
+from conftest import assert_one_line_error, run_cli
 
 RESULTS = pathlib.Path(__file__).resolve().parent.parent / "results"
 
@@ -89,15 +89,11 @@ def test_figure_has_one_line_per_variant(results_dir: pathlib.Path) -> None:
 def test_bad_metric_is_one_line(argv: list[str], needle: str,
                                 results_dir: pathlib.Path) -> None:
     proc = run_cli(["history", "--results-dir", str(results_dir), *argv])
-    assert proc.returncode == 2, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
-    assert needle in proc.stderr and "Traceback" not in proc.stderr
+    assert_one_line_error(proc, needle)
 
 
 def test_no_runs_is_one_line(tmp_path: pathlib.Path) -> None:
     for where, needle in ((tmp_path / "missing", "no such results folder"),
                           (tmp_path, "no readable run folder")):
         proc = run_cli(["history", "--results-dir", str(where)])
-        assert proc.returncode == 2, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1
-        assert needle in proc.stderr
+        assert_one_line_error(proc, needle)
