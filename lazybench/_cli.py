@@ -91,12 +91,13 @@ at 1, 10 and 100 %, hash strided and recurrence seq at 100 %; every viewable
 variant and the Python thunks) on {d_python_n} elements; every floor.  Variants
 that fault on every access run hash, and recurrence in order only.
 
---quick (about 45 seconds): every available variant, hash only, seq and
+--quick (about 110 seconds): every available variant, hash only, seq and
 random, 1 % and 100 % touched, on {q.n} elements ({q_pages} pages); no twin, no
 Python-level case; every floor.
 
-pyperf runs one worker process per benchmark: {d.values} values (quick: {q.values})
-after {d.warmups} warm-up, each lasting at least {d_ms:g} ms (quick: {q_ms:g} ms).
+pyperf runs {d.processes} worker process per benchmark (quick: {q.processes} per case,
+{q_floor} per floor), each timing {d.values} values (quick: {q.values}) after {d.warmups}
+warm-up, a value lasting at least {d_ms:g} ms (quick: {q_ms:g} ms).
 The loops per value are chosen from the verification pass (the least power
 of two lasting that long) and stored in plan.json."""
 
@@ -110,7 +111,7 @@ def _run_help() -> str:
         d=d, q=q, d_pages=d.n // core.PAGE_ELEMENTS,
         q_pages=q.n // core.PAGE_ELEMENTS,
         d_python_n=min(d.n, d.python_n), d_ms=d.min_time * 1000,
-        q_ms=q.min_time * 1000)
+        q_ms=q.min_time * 1000, q_floor=q.processes_for(True))
 
 
 def _build_parser() -> _Parser:
@@ -159,6 +160,15 @@ def _build_parser() -> _Parser:
                      help=f"mixing rounds per element of the spin generator "
                           f"(default {suite.DEFAULT_SPIN}, at most "
                           f"{core.MAX_SPIN})")
+    run.add_argument("--processes", type=_int_in(1, 64), metavar="N",
+                     help="pyperf worker processes per case and per floor "
+                          "(default: the suite's: "
+                          + ", ".join(
+                              f"{p.processes} per case and "
+                              f"{p.processes_for(True)} per floor for {name}"
+                              for name, p in suite.PROFILES.items())
+                          + "); a run with other than its suite's is not "
+                            "comparable with the suite's baseline")
     run.add_argument("--no-python", action="store_true",
                      help="skip the Python-level cases (the table read "
                           "from Python through views and Python thunks)")
@@ -190,15 +200,27 @@ def _build_parser() -> _Parser:
     cmp.add_argument("new", type=pathlib.Path, help="the run folder to check")
     cmp.add_argument("--threshold", type=_fraction, metavar="FRACTION",
                      default=compare.THRESHOLD,
-                     help="growth of a normalised median that counts, if "
-                          "the sample ranges do not overlap (default "
-                          f"{compare.THRESHOLD:g}, i.e. "
-                          f"+{compare.THRESHOLD * 100:g} %%; provisional)")
+                     help="growth of a variant's geometric mean of its "
+                          "cases' new/base ns per fault over the signal "
+                          "floors that counts "
+                          f"(default {compare.THRESHOLD:g}, i.e. "
+                          f"+{compare.THRESHOLD * 100:g} %%)")
+    cmp.add_argument("--element-threshold", type=_fraction,
+                     metavar="FRACTION", default=compare.ELEMENT_THRESHOLD,
+                     help="the same for the variants that do not fault, "
+                          "ns per element over eager's "
+                          f"(default {compare.ELEMENT_THRESHOLD:g})")
+    cmp.add_argument("--case-threshold", type=_fraction, metavar="FRACTION",
+                     default=compare.CASE_THRESHOLD,
+                     help="growth of one case's normalised median that "
+                          "counts, if the sample ranges do not overlap "
+                          f"(default {compare.CASE_THRESHOLD:g})")
     cmp.add_argument("--floor-threshold", type=_fraction,
                      metavar="FRACTION", default=compare.FLOOR_THRESHOLD,
                      help="the same for the floors' and eager's absolute "
-                          f"times (default {compare.FLOOR_THRESHOLD:g}; "
-                          "provisional)")
+                          f"times (default {compare.FLOOR_THRESHOLD:g}, "
+                          "i.e. 6 x: they move that much between host "
+                          "states)")
     cmp.add_argument("--format", choices=sorted(compare.RENDERERS),
                      default="text", help="output format (default: text)")
     cmp.add_argument("--plot", type=pathlib.Path, metavar="FILE",
@@ -274,7 +296,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     done = compare.compare(results.load_run(args.base),
                            results.load_run(args.new),
-                           args.threshold, args.floor_threshold)
+                           args.threshold, args.floor_threshold,
+                           args.case_threshold, args.element_threshold)
     if args.plot is not None:
         compare.write_plot(done, args.plot)
     print(compare.RENDERERS[args.format](done))
@@ -316,7 +339,8 @@ def cmd_run(args: argparse.Namespace, our_argv: list[str],
     plan = suite.plan(args.suite, suite.Selection(
         variants=args.variants, generators=args.generators,
         workloads=args.workloads, fractions=args.touched,
-        n=args.elements, spin=args.spin, python=not args.no_python))
+        n=args.elements, spin=args.spin, python=not args.no_python,
+        processes=args.processes))
     done = pipeline.run(plan, args.results_dir, args.run_name,
                         args.save_baseline, our_argv, Reporter())
     print(report.terminal(done.frames))

@@ -5,18 +5,25 @@ fault_around, n).  Per matched case:
 
 - the deterministic counters are compared exactly: any difference is a
   regression;
-- one normalised time metric: ns per fault over the same run's
-  ``sigsegv-roundtrip`` floor for a case that faults, ns per touched
-  element over eager's same case for one that does not; eager's own cases
+- one normalised time metric: for a case that faults, the best pyperf
+  worker's ns per fault over the same run's signal floors (the geometric
+  mean of the best workers of ``sigsegv-roundtrip`` and
+  ``sigbus-uffd-roundtrip``; ``sigsegv-roundtrip`` alone without
+  userfaultfd); for one that does not, the median ns per touched
+  element over eager's same case; eager's own cases
   (ratio 1 by construction) are compared in absolute time with the floors;
 - context switches per fault, compared as rates with a tolerance and
   reported as notes only.
 
-The floors are compared in absolute ns per operation with their own, wider
-threshold: normalising cancels exactly the kernel and CPU slowdowns they
-show.  A metric regressed when its median grew by more than the threshold
-and every new sample is above every base sample; pyperf's t-test is
-printed as information.
+Per variant, the geometric mean of its cases' new/base ratios of that
+metric: a variant regressed when it grew by more than the threshold.  A
+single case regressed when its median grew by more than the (wider) case
+threshold and every new sample is above every base sample.  The floors are
+compared in absolute ns per operation with their own threshold:
+normalising cancels exactly the kernel and CPU slowdowns they show.
+pyperf's t-test is printed as information.  The default thresholds are
+the CI gate's, chosen from the spread measured between runs and host
+states (README, "The CI gate").
 """
 from __future__ import annotations
 
@@ -39,10 +46,20 @@ if TYPE_CHECKING:
 # pandas, the frames and matplotlib are imported where used: the command
 # line's parser reads this module's defaults in every pyperf worker.
 
-# Provisional defaults, until the CI gate's measurement of the spread
-# between runs of one machine sets them; no such measurement exists yet.
-THRESHOLD = 0.30            # normalised metrics: +30 % of the median
-FLOOR_THRESHOLD = 0.50      # floors and eager's absolute times: +50 %
+# The CI gate's thresholds, from the spread measured between quick runs of
+# unchanged code and between host states (README, "The CI gate"):
+# - a variant's geometric mean of the best worker's ns per fault over the
+#   signal floors moved by up to 1.25 x between same-code runs of one
+#   afternoon, and per fault over the signal floors by up to 1.025 x
+#   between the two host states of the stored runs: 1.25 x 1.025 = 1.28;
+# - swcheck's, per element over eager, by up to 1.56 x: 2 x;
+# - a single case by up to 3.26 x (swcheck, seq, 100 %): 4 x;
+# - absolute floors by up to 5.2 x, eager's times by up to 3.8 x, between
+#   host states: an absolute time fails past 6 x only.
+THRESHOLD = 0.35            # a variant's per-fault geometric mean: +35 %
+ELEMENT_THRESHOLD = 1.0     # a variant's per-element geometric mean: +100 %
+CASE_THRESHOLD = 3.0        # one case's normalised figure: +300 %
+FLOOR_THRESHOLD = 5.0       # floors and eager's absolute times: +500 %
 # Context switches per fault: a change larger than this (in switches per
 # fault) is noted; the rates depend on the scheduler, never a regression.
 CTX_TOLERANCE = 0.10
@@ -52,6 +69,9 @@ TSC_TOLERANCE = 0.01
 KEY = ("level", "variant", "generator", "workload", "fraction", "warm",
        "fault_around", "n")
 SIGSEGV_FLOOR = "sigsegv-roundtrip"
+PER_FAULT = "best ns per fault / signal floors"
+PER_FAULT_SIGSEGV = "best ns per fault / SIGSEGV floor"  # no userfaultfd
+PER_ELEMENT = "ns per element / eager"
 
 # (column of the cases frame or a function of its row, printed name)
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -80,8 +100,9 @@ class CompareError(ResultsError):
 # -- what is compared --------------------------------------------------------
 
 class Metric(NamedTuple):
-    """A time metric of one run: its median and one figure per pyperf
-    value."""
+    """A time metric of one run: its figure (a results.csv or floors.csv
+    cell; `median` for short) and its samples: the per-fault figure's per
+    pyperf worker, the others' per pyperf value."""
     kind: str
     median: float
     samples: tuple[float, ...]
@@ -114,6 +135,30 @@ class Verdict:
 
 
 @dataclasses.dataclass(frozen=True)
+class VariantVerdict:
+    """A variant's normalised cases in both runs, taken together."""
+    variant: str
+    cases: tuple[Verdict, ...]
+    threshold: float
+
+    @property
+    def ratio(self) -> float:
+        """The geometric mean of its cases' new/base ratios."""
+        ratios = [v.ratio for v in self.cases]
+        if not ratios or not all(r > 0 for r in ratios):
+            return float("nan")
+        return math.exp(statistics.fmean(math.log(r) for r in ratios))
+
+    @property
+    def regressed(self) -> bool:
+        return self.ratio > 1 + self.threshold
+
+    @property
+    def improved(self) -> bool:
+        return self.ratio < 1 / (1 + self.threshold)
+
+
+@dataclasses.dataclass(frozen=True)
 class Change:
     """A counter, context-switch rate or machine fact that differs."""
     name: str
@@ -128,13 +173,24 @@ class Comparison:
     new: RunData
     counters: list[Change]
     metrics: list[Verdict]          # normalised, one per compared case
+    variants: list[VariantVerdict]  # the same, per variant
     absolute: list[Verdict]         # floors, then eager's cases
     ctx_notes: list[Change]
     environment: list[Change]
     only_base: list[str]
     only_new: list[str]
     threshold: float
+    element_threshold: float
+    case_threshold: float
     floor_threshold: float
+
+    @property
+    def regressed_variants(self) -> list[VariantVerdict]:
+        return [v for v in self.variants if v.regressed]
+
+    @property
+    def improved_variants(self) -> list[VariantVerdict]:
+        return [v for v in self.variants if v.improved]
 
     @property
     def regressions(self) -> list[Verdict]:
@@ -146,7 +202,8 @@ class Comparison:
 
     @property
     def failed(self) -> bool:
-        return bool(self.counters or self.regressions or
+        return bool(self.counters or self.regressed_variants or
+                    self.regressions or
                     any(v.regressed for v in self.absolute))
 
 
@@ -206,13 +263,21 @@ def normalised(side: Side, row: pd.Series) -> Metric | None:
     eager's own cases and where the reference was not measured."""
     values = side.values(row["name"])
     if row.faults > 0:
-        floor = side.frames.floor(SIGSEGV_FLOOR)
-        if math.isnan(floor) or not values:
+        from lazybench._frames import floor_lookup, signal_floors, \
+            worker_means
+
+        best = floor_lookup(side.frames.floors, "best_ns_per_op")
+        floor, kind = signal_floors(best), PER_FAULT
+        figure = float(row.best_fault_over_signal_floors)
+        if math.isnan(floor):
+            floor, kind = best(SIGSEGV_FLOOR), PER_FAULT_SIGSEGV
+            figure = float(row.best_fault_over_sigsegv_floor)
+        bench = side.frames.run.benchmark(row["name"])
+        if math.isnan(floor) or bench is None or not values:
             return None
         per = 1e9 / row.faults / floor
-        return Metric("ns per fault / SIGSEGV floor",
-                      float(row.fault_over_sigsegv_floor),
-                      tuple(v * per for v in values))
+        return Metric(kind, figure,
+                      tuple(v * per for v in worker_means(bench)))
     if is_base_variant(row.variant):
         return None
     eager = _eager_row(side, row)
@@ -220,7 +285,7 @@ def normalised(side: Side, row: pd.Series) -> Metric | None:
         return None
     eager_ns = eager.ns_per_touched_element
     per = 1e9 / max(int(row.accesses), 1) / eager_ns
-    return Metric("ns per element / eager", float(row.x_eager),
+    return Metric(PER_ELEMENT, float(row.x_eager),
                   tuple(v * per for v in values))
 
 
@@ -304,9 +369,31 @@ def _floor_verdicts(base: Side, new: Side,
     return out
 
 
+def by_variant(metrics: Sequence[Verdict], variant_of: dict[str, str],
+               threshold: float,
+               element_threshold: float) -> list[VariantVerdict]:
+    """The cases' verdicts grouped per variant (and level and metric), in
+    the order the variants first come; per-fault metrics get `threshold`,
+    per-element ones `element_threshold`."""
+    groups: dict[tuple[str, str], list[Verdict]] = {}
+    for v in metrics:
+        groups.setdefault((variant_of[v.name], v.what), []).append(v)
+    return [VariantVerdict(variant, tuple(cases),
+                           element_threshold if what == PER_ELEMENT
+                           else threshold)
+            for (variant, what), cases in groups.items()]
+
+
+def _variant_label(row: pd.Series) -> str:
+    return str(row.variant) if row.level == "c" \
+        else f"{row.variant} ({row.level} level)"
+
+
 def compare(base_run: RunData, new_run: RunData,
             threshold: float = THRESHOLD,
-            floor_threshold: float = FLOOR_THRESHOLD) -> Comparison:
+            floor_threshold: float = FLOOR_THRESHOLD,
+            case_threshold: float = CASE_THRESHOLD,
+            element_threshold: float = ELEMENT_THRESHOLD) -> Comparison:
     base, new = Side.of(base_run), Side.of(new_run)
     common = [k for k in base.keys if k in set(new.keys)]
     if not common:
@@ -316,9 +403,11 @@ def compare(base_run: RunData, new_run: RunData,
     metrics: list[Verdict] = []
     eager: list[Verdict] = []
     notes: list[Change] = []
+    variant_of: dict[str, str] = {}
     for key in common:
         b, n = base.row(key), new.row(key)
         name = str(n["name"])
+        variant_of[name] = _variant_label(n)
         counters += counter_changes(name, b, n)
         notes += ctx_changes(name, b, n)
         if is_base_variant(str(b.variant)):
@@ -329,13 +418,14 @@ def compare(base_run: RunData, new_run: RunData,
             continue
         mb, mn = normalised(base, b), normalised(new, n)
         if mb is not None and mn is not None and mb.kind == mn.kind:
-            metrics.append(verdict(name, mb.kind, mb, mn, threshold))
+            metrics.append(verdict(name, mb.kind, mb, mn, case_threshold))
     return Comparison(
         base_run, new_run, counters, metrics,
+        by_variant(metrics, variant_of, threshold, element_threshold),
         _floor_verdicts(base, new, floor_threshold) + eager, notes,
         environment(base_run.meta["machine"], new_run.meta["machine"]),
         _one_side(base, new), _one_side(new, base), threshold,
-        floor_threshold)
+        element_threshold, case_threshold, floor_threshold)
 
 
 def _one_side(side: Side, other: Side) -> list[str]:
@@ -377,11 +467,14 @@ def _sig_text(v: Verdict) -> str:
     return "significant" if v.significant else "not significant"
 
 
-def _verdict_rows(verdicts: Iterable[Verdict]) -> list[list[str]]:
+def _verdict_rows(verdicts: Iterable[Verdict],
+                  otherwise: str = "") -> list[list[str]]:
+    """One row per verdict; `otherwise` is the verdict column of a case
+    that neither regressed nor improved by itself."""
     rows = []
     for v in verdicts:
         state = ("REGRESSED" if v.regressed else
-                 "improved" if v.improved else "")
+                 "improved" if v.improved else otherwise)
         rows.append([v.name, v.what, sig(v.base.median), sig(v.new.median),
                      _pct(v.base.median, v.new.median), _sig_text(v),
                      state])
@@ -398,20 +491,45 @@ def _change_rows(changes: Iterable[Change]) -> list[list[str]]:
              _pct(c.base, c.new)] for c in changes]
 
 
+VARIANT_HEADER = ["variant", "metric", "cases", "change", "largest case",
+                  "verdict"]
+
+
+def _variant_rows(variants: Iterable[VariantVerdict]) -> list[list[str]]:
+    rows = []
+    for v in variants:
+        top = max(v.cases, key=lambda x: x.ratio)
+        state = ("REGRESSED" if v.regressed else
+                 "improved" if v.improved else "")
+        rows.append([v.variant, v.cases[0].what, str(len(v.cases)),
+                     _pct(1.0, v.ratio),
+                     f"{top.name} {_pct(top.base.median, top.new.median)}",
+                     state])
+    return rows
+
+
 def tables(c: Comparison) -> list[Table]:
     """The sections of the output, in order."""
-    thr, fthr = f"{c.threshold * 100:g} %", f"{c.floor_threshold * 100:g} %"
-    faster = f"{1 / (1 + c.threshold):.3g}"
+    thr, cthr = f"{c.threshold * 100:g} %", f"{c.case_threshold * 100:g} %"
+    ethr = f"{c.element_threshold * 100:g} %"
+    fthr = f"{c.floor_threshold * 100:g} %"
+    faster = f"{1 / (1 + c.case_threshold):.3g}"
     return [
         ("Changed counters (each a regression)", CHANGE_HEADER,
          _change_rows(c.counters)),
-        (f"Regressions (normalised median up more than {thr}, "
+        (f"Variants (geometric mean of their cases' new/base; regressed "
+         f"beyond +{thr} per fault, +{ethr} per element)", VARIANT_HEADER,
+         _variant_rows(c.variants)),
+        ("Cases of the regressed variants", VERDICT_HEADER,
+         _verdict_rows((x for v in c.regressed_variants for x in v.cases),
+                       "variant REGRESSED")),
+        (f"Case regressions (normalised median up more than {cthr}, "
          "sample ranges apart)",
          VERDICT_HEADER, _verdict_rows(c.regressions)),
-        (f"Improvements (normalised median below {faster} x base, "
+        (f"Case improvements (normalised median below {faster} x base, "
          "sample ranges apart)", VERDICT_HEADER,
          _verdict_rows(c.improvements)),
-        (f"Floors and eager, absolute (threshold {fthr})", VERDICT_HEADER,
+        (f"Floors and eager, absolute (threshold +{fthr})", VERDICT_HEADER,
          _verdict_rows(c.absolute)),
         ("Environment", ["fact", "base", "new"],
          [[e.what, _num(e.base), _num(e.new)] for e in c.environment]),
@@ -425,10 +543,12 @@ def tables(c: Comparison) -> list[Table]:
 
 def summary(c: Comparison) -> str:
     floors = sum(v.regressed for v in c.absolute)
-    return (f"{len(c.metrics)} cases compared: {len(c.counters)} changed "
-            f"counters, {len(c.regressions)} regressions, "
-            f"{len(c.improvements)} improvements, {floors} floors or eager "
-            f"cases beyond their threshold; "
+    return (f"{len(c.metrics)} cases of {len(c.variants)} variants "
+            f"compared: {len(c.counters)} changed counters, "
+            f"{len(c.regressed_variants)} regressed variants, "
+            f"{len(c.regressions)} case regressions, "
+            f"{len(c.improvements)} case improvements, {floors} floors or "
+            f"eager cases beyond their threshold; "
             f"{'REGRESSED' if c.failed else 'no regression'}")
 
 
@@ -486,29 +606,62 @@ RENDERERS: dict[str, Callable[[Comparison], str]] = {
 
 # -- plot --------------------------------------------------------------------
 
+def flagged(c: Comparison) -> set[str]:
+    """The cases that fail: regressed themselves, or of a regressed
+    variant."""
+    return {v.name for v in c.regressions} | \
+        {x.name for v in c.regressed_variants for x in v.cases}
+
+
 def figure(c: Comparison) -> Any:
     """Horizontal bars of new/base of each compared case's normalised
-    metric on a log axis, regressions in red."""
+    metric on a log axis, grouped by variant, with a black mark at each
+    variant's geometric mean; red: the case regressed or its variant
+    did."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-    verdicts = c.metrics
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.28 * max(len(verdicts), 1)))
-    ratios = [v.ratio for v in verdicts]
-    colours = ["tab:red" if v.regressed else
-               "tab:green" if v.improved else "tab:grey" for v in verdicts]
-    ax.barh(range(len(verdicts)), [r - 1 for r in ratios], left=1,
+    red = flagged(c)
+    rows = [v for g in c.variants for v in g.cases]
+    fig, ax = plt.subplots(figsize=(8, 1.8 + 0.28 * max(len(rows), 1)))
+    colours = ["tab:red" if v.name in red else
+               "tab:green" if v.improved else "tab:grey" for v in rows]
+    ax.barh(range(len(rows)), [v.ratio - 1 for v in rows], left=1,
             color=colours)
+    first = 0
+    for g in c.variants:
+        last = first + len(g.cases) - 1
+        ax.plot([g.ratio, g.ratio], [first - 0.45, last + 0.45],
+                color="black", linewidth=2,
+                label="variant's geometric mean" if first == 0
+                else None)
+        if last + 1 < len(rows):
+            ax.axhline(last + 0.5, color="lightgrey", linewidth=0.6)
+        first = last + 1
     ax.set_xscale("log")
     ax.axvline(1, color="black", linewidth=0.8)
     ax.axvline(1 + c.threshold, color="tab:red", linestyle=":",
-               linewidth=0.8)
-    ax.set_yticks(range(len(verdicts)), [v.name for v in verdicts],
-                  fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("new / base of the normalised metric (log)")
-    ax.set_title(f"{c.base.folder.name} -> {c.new.folder.name}")
+               linewidth=1, label=f"variant threshold "
+                                  f"(+{c.threshold * 100:g} %)")
+    ax.axvline(1 + c.case_threshold, color="tab:red", linestyle="--",
+               linewidth=1,
+               label=f"case threshold (+{c.case_threshold * 100:g} %)")
+    ratios = [v.ratio for v in rows if v.ratio > 0]
+    ax.set_xlim(min(ratios + [0.8]) / 1.15,
+                max(ratios + [1 + c.case_threshold]) * 1.15)
+    ax.xaxis.set_major_locator(FixedLocator(
+        [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 10, 20, 50, 100]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_yticks(range(len(rows)), [v.name for v in rows], fontsize=7)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    ax.set_xlabel("new / base of the normalised metric (log); red: the "
+                  "case or its variant regressed")
+    ax.set_title(f"{c.base.folder.name} -> {c.new.folder.name}", pad=24)
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0),
+              ncol=3, frameon=False)
     fig.tight_layout()
     return fig
 

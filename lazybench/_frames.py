@@ -5,6 +5,7 @@ floors.csv)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable
 
 import pandas as pd
@@ -14,15 +15,25 @@ from lazybench._case import floor_benchmark_name
 from lazybench._results import RunData
 
 
+def worker_means(bench: Any) -> list[float]:
+    """The mean of each pyperf worker's values (a worker keeps its state,
+    which CPU and which memory, for all its values)."""
+    return [sum(r.values) / len(r.values) for r in bench.get_runs()
+            if r.values]
+
+
 def _stats(run: RunData, name: str) -> dict[str, float]:
     bench = run.benchmark(name)
     if bench is None or bench.get_nvalue() == 0:
         return {"time_s": float("nan"), "time_mean_s": float("nan"),
-                "time_stdev_s": float("nan"), "values": 0}
+                "time_stdev_s": float("nan"), "values": 0,
+                "best_time_s": float("nan"), "workers": 0}
     values = bench.get_values()
+    means = worker_means(bench)
     return {"time_s": bench.median(), "time_mean_s": bench.mean(),
             "time_stdev_s": bench.stdev() if len(values) > 1 else 0.0,
-            "values": len(values)}
+            "values": len(values), "best_time_s": min(means),
+            "workers": len(means)}
 
 
 def floors_frame(run: RunData) -> pd.DataFrame:
@@ -38,16 +49,23 @@ def floors_frame(run: RunData) -> pd.DataFrame:
         s = _stats(run, floor_benchmark_name(name))
         rows.append({"floor": name, "ns_per_op": s["time_s"] * 1e9,
                      "stdev_ns": s["time_stdev_s"] * 1e9,
-                     "values": s["values"], "what": text})
+                     "values": s["values"],
+                     "best_ns_per_op": s["best_time_s"] * 1e9,
+                     "workers": s["workers"], "what": text})
     return pd.DataFrame(rows, columns=["floor", "ns_per_op", "stdev_ns",
-                                       "values", "what"])
+                                       "values", "best_ns_per_op", "workers",
+                                       "what"])
 
 
-def floor_lookup(floors: pd.DataFrame) -> Callable[[str], float]:
-    """ns per operation of a floor of this run; NaN where it was not
-    measured (a refused kernel feature, an older run)."""
+def floor_lookup(floors: pd.DataFrame,
+                 column: str = "ns_per_op") -> Callable[[str], float]:
+    """ns per operation of a floor of this run (the median, or another
+    column of floors.csv); NaN where it was not measured (a refused kernel
+    feature, an older run)."""
+    if column not in floors:
+        return lambda name: float("nan")
     table = {str(k): float(v) for k, v in
-             floors.set_index("floor")["ns_per_op"].to_dict().items()}
+             floors.set_index("floor")[column].to_dict().items()}
     return lambda name: table.get(name, float("nan"))
 
 
@@ -61,8 +79,21 @@ def ratio_column(base: str) -> str:
     return "x_" + base.replace("-", "_")
 
 
+SIGNAL_FLOORS = ("sigsegv-roundtrip", "sigbus-uffd-roundtrip")
+
+
+def signal_floors(floor: Callable[[str], float]) -> float:
+    """The geometric mean of the two bare signal round trips, SIGSEGV and
+    SIGBUS (a userfaultfd page); NaN without userfaultfd.  Two independent
+    measurements of the same kind of cost: each moves with its worker's
+    state, their mean half as much (README, "The CI gate")."""
+    a, b = (floor(f) for f in SIGNAL_FLOORS)
+    return math.sqrt(a * b) if a > 0 and b > 0 else float("nan")
+
+
 def cases_frame(run: RunData, floors: pd.DataFrame) -> pd.DataFrame:
     floor = floor_lookup(floors)
+    best = floor_lookup(floors, "best_ns_per_op")
     rows: list[dict[str, Any]] = []
     for rec in run.meta["cases"]:
         case = rec["case"]
@@ -111,6 +142,14 @@ def cases_frame(run: RunData, floors: pd.DataFrame) -> pd.DataFrame:
             "fault_over_sigsegv_floor":
                 ns / max(c["faults"], 1) /
                 floor("sigsegv-roundtrip")
+                if c["faults"] else float("nan"),
+            "best_time_s": s["best_time_s"], "workers": s["workers"],
+            "best_fault_over_sigsegv_floor":
+                s["best_time_s"] * 1e9 / c["faults"] /
+                best("sigsegv-roundtrip")
+                if c["faults"] else float("nan"),
+            "best_fault_over_signal_floors":
+                s["best_time_s"] * 1e9 / c["faults"] / signal_floors(best)
                 if c["faults"] else float("nan"),
         })
     df = pd.DataFrame(rows)

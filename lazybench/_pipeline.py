@@ -90,7 +90,8 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
                                [runner.floor_loop_ns(f) for f in plan.floors])
         log(f"timing {len(plan.floors)} floors and {len(plan.cases)} cases "
             f"with pyperf ({profile.processes} processes x "
-            f"{profile.values} values) ...")
+            f"{profile.values} values, floors "
+            f"{profile.processes_for(True)} processes) ...")
         plan_file = folder.path / PLAN_FILE
         plan.save(plan_file)
         bench_runner = runner.pyperf_runner(plan, plan_file)

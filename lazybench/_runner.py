@@ -74,19 +74,20 @@ def bench_all(runner: pyperf.Runner, plan: Plan,
     worker = bool(runner.args and runner.args.worker)
     loops = plan.benchmark_loops() if plan.loops else {}
 
-    def started(name: str) -> None:
+    def started(name: str, floor: bool = False) -> None:
         if worker:
             return
         if progress is not None:
             progress(name)
-        # pyperf's manager reads args.loops at each benchmark and hands it
-        # to the worker as --loops (0: a calibration worker first); the
-        # workers keep what they were given
+        # pyperf's manager reads args.loops and args.processes at each
+        # benchmark and hands the loops to the worker as --loops (0: a
+        # calibration worker first); the workers keep what they were given
         if name in loops:
             runner.args.loops = loops[name]
+        runner.args.processes = plan.profile.processes_for(floor)
 
     for name in plan.floors:
-        started(floor_benchmark_name(name))
+        started(floor_benchmark_name(name), floor=True)
         bench = runner.bench_time_func(floor_benchmark_name(name), time_floor,
                                        name, inner_loops=FLOOR_INNER_LOOPS)
         if bench is not None:

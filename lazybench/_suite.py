@@ -48,6 +48,14 @@ class Profile:
     # by every C variant's view and every Python thunk kind, at python_n.
     python_plan: tuple[tuple[str, str, float], ...] = ()
     python_n: int = 1 << 15
+    # pyperf workers per floor (0: `processes`).  Every normalised figure
+    # of a run divides by its floors, so their noise is every case's.
+    floor_processes: int = 0
+
+    def processes_for(self, floor: bool) -> int:
+        """pyperf workers per benchmark: a floor's or a case's."""
+        return self.floor_processes or self.processes if floor \
+            else self.processes
 
 
 DEFAULT_PYTHON_PLAN: tuple[tuple[str, str, float], ...] = (
@@ -62,12 +70,16 @@ PROFILES: dict[str, Profile] = {
                        min_time=0.01, python_plan=DEFAULT_PYTHON_PLAN),
     # Every C variant on the hash generator, in order and at random, 1 %
     # and 100 % touched, on a quarter of the default array, with no
-    # Python-level case: each benchmark costs a pyperf worker (about 0.3 s
-    # of start-up) and each variant a plot, so this is what fits a minute.
+    # Python-level case: each benchmark's worker costs about 0.3 s of
+    # start-up and each variant a plot.  It is the CI gate's suite: 4
+    # workers per case and 8 per floor, because a worker's timings keep its
+    # state: values of one worker agree within 4 % at the median, workers
+    # differ by up to 1.7 x (README, "The CI gate").
     "quick": Profile("quick", ("hash",), ("seq", "random"), (0.01, 1.0),
-                     DEFAULT_N // 4, processes=1, values=2, warmups=1,
+                     DEFAULT_N // 4, processes=4, values=2, warmups=1,
                      min_time=0.01, warm_twins=False,
-                     fault_around_twins=False, python_plan=()),
+                     fault_around_twins=False, python_plan=(),
+                     floor_processes=8),
 }
 
 
@@ -162,6 +174,7 @@ class Selection:
     n: int | None = None
     spin: int = DEFAULT_SPIN
     python: bool = True             # the Python-level cases too
+    processes: int | None = None    # pyperf workers per case and floor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,6 +294,9 @@ def plan(profile: Profile | str = "default",
                              f"from {', '.join(PROFILES)})")
         profile = PROFILES[profile]
     sel = selection or Selection()
+    if sel.processes is not None:
+        profile = dataclasses.replace(profile, processes=sel.processes,
+                                      floor_processes=sel.processes)
     variants = _known(sel.variants, core.VARIANTS + pythunks.KINDS,
                       "variant")
     generators = _known(sel.generators, core.GENERATORS, "generator") \

@@ -31,7 +31,8 @@ SMALL_RUN = ["run", "--suite", "default", "--variants",
 
 # one C case and the floors: the smallest run that reaches pyperf
 TINY_RUN = ["run", "--quick", "--variants", "eager", "--workloads", "seq",
-            "--touched", "100", "--elements", "4096", "--no-python"]
+            "--touched", "100", "--elements", "4096", "--no-python",
+            "--processes", "1"]
 
 
 @pytest.mark.parametrize("argv,needle", [
@@ -316,7 +317,8 @@ def _tree_bytes(folder: pathlib.Path) -> dict[str, bytes]:
 def test_save_baseline_only_when_asked_and_per_suite(
         tmp_path: pathlib.Path) -> None:
     small = ["--variants", "eager", "--workloads", "seq", "--touched", "100",
-             "--elements", "4096", "--results-dir", str(tmp_path)]
+             "--elements", "4096", "--processes", "1",
+             "--results-dir", str(tmp_path)]
     quick = ["run", "--quick", *small]
     default = ["run", "--suite", "default", "--generators", "hash",
                "--no-python", *small]

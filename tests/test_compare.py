@@ -12,11 +12,14 @@ from typing import Any, Callable
 import pytest
 
 from lazybench import _compare as compare, _results as results
+from lazybench._suite import PROFILES
 
 from conftest import assert_one_line_error, run_cli
 
+WORKERS = 2
 BASE_RUN = ["run", "--quick", "--variants", "eager,sigsegv-mprotect,swcheck",
-            "--workloads", "seq", "--elements", "4096", "--no-python"]
+            "--workloads", "seq", "--elements", "4096", "--no-python",
+            "--processes", str(WORKERS)]
 SLOWED = "sigsegv-mprotect"
 
 
@@ -75,14 +78,90 @@ def test_slower_variant_regresses(base: pathlib.Path,
     _edit(new / "pyperf.json", lambda d: _scale_variant(d, SLOWED, 3))
     proc = _compare(base, new)
     assert proc.returncode == 1, proc.stderr + proc.stdout
-    regressions = proc.stdout.split("Regressions")[1].split("Improvements")[0]
+    variants = _section(proc.stdout, "Variants")
+    assert _row(variants, SLOWED).endswith("REGRESSED")
+    assert "+200.0 %" in _row(variants, SLOWED)
+    assert not _row(variants, "swcheck").endswith("REGRESSED")
+    named = _section(proc.stdout, "Cases of the regressed variants")
     slowed = _case_names(base, SLOWED)
     assert slowed
     for name in slowed:
-        assert name in regressions
-        assert "+200.0 %" in regressions
+        assert "+200.0 %" in _row(named, name)
+        assert _row(named, name).endswith("variant REGRESSED")
     for name in _case_names(base, "swcheck"):
-        assert name not in regressions
+        assert name not in named
+    # 3 x is within one case's threshold (4 x): no case regressed by itself
+    assert _section(proc.stdout, "Case regressions").endswith(": none")
+
+
+def test_one_case_beyond_case_threshold(base: pathlib.Path,
+                                        tmp_path: pathlib.Path) -> None:
+    """One case 5 x slower, the variant's other cases unchanged: the case
+    regressed by itself."""
+    new = _copy(base, tmp_path)
+    name = _case_names(base, "swcheck")[0]
+
+    def slow_one(data: dict[str, Any]) -> None:
+        for bench in data["benchmarks"]:
+            if bench["metadata"]["name"] == name:
+                for run in bench["runs"]:
+                    if "values" in run:
+                        run["values"] = [v * 5 for v in run["values"]]
+
+    _edit(new / "pyperf.json", slow_one)
+    proc = _compare(base, new)
+    assert proc.returncode == 1, proc.stderr + proc.stdout
+    row = _row(_section(proc.stdout, "Case regressions"), name)
+    assert "+400.0 %" in row and row.endswith("REGRESSED")
+
+
+def _section(out: str, title: str) -> str:
+    """The lines of one section of compare's text output."""
+    return out.split(f"\n{title}")[1].split("\n\n")[0]
+
+
+def _row(section: str, first: str) -> str:
+    rows = [ln for ln in section.splitlines()
+            if ln.split() and ln.split()[0] == first]
+    assert len(rows) == 1, section
+    return rows[0].rstrip()
+
+
+@pytest.mark.parametrize("factor,fails", [(1.5, True), (1.2, False)])
+def test_variant_slowdown_below_case_threshold(
+        base: pathlib.Path, tmp_path: pathlib.Path, factor: float,
+        fails: bool) -> None:
+    """A slowdown of every case of a variant by less than the case
+    threshold fails through the variant's geometric mean, beyond +35 %
+    only, and the failure names the variant's cases."""
+    new = _copy(base, tmp_path)
+    _edit(new / "pyperf.json", lambda d: _scale_variant(d, SLOWED, factor))
+    proc = _compare(base, new)
+    assert proc.returncode == (1 if fails else 0), proc.stderr + proc.stdout
+    assert _section(proc.stdout, "Case regressions").endswith(": none")
+    row = _row(_section(proc.stdout, "Variants"), SLOWED)
+    assert f"+{(factor - 1) * 100:.1f} %" in row
+    assert row.endswith("REGRESSED") == fails
+    named = _section(proc.stdout, "Cases of the regressed variants")
+    for name in _case_names(base, SLOWED):
+        assert (name in named) == fails
+
+
+def test_variant_ratio_is_the_geometric_mean() -> None:
+    M = compare.Metric
+
+    def case(ratio: float) -> compare.Verdict:
+        return compare.Verdict("c", "m", M("k", 1.0, (1.0,)),
+                               M("k", ratio, (ratio,)), 1.0, None)
+
+    even = compare.VariantVerdict("v", (case(2.0), case(0.5)), 0.35)
+    up = compare.VariantVerdict("v", (case(1.5), case(1.4), case(1.3)),
+                                0.35)
+    down = compare.VariantVerdict("v", (case(0.5), case(0.8)), 0.35)
+    assert even.ratio == pytest.approx(1.0) and not even.regressed
+    assert up.ratio == pytest.approx((1.5 * 1.4 * 1.3) ** (1 / 3))
+    assert up.regressed and not up.improved
+    assert down.improved and not down.regressed
 
 
 def test_comparison_object(base: pathlib.Path,
@@ -97,21 +176,23 @@ def test_comparison_object(base: pathlib.Path,
     assert {v.name for v in c.absolute} >= set(_case_names(base, "eager"))
     for name in _case_names(base, SLOWED):
         v = by_name[name]
-        assert v.regressed
-        assert v.base.kind == "ns per fault / SIGSEGV floor"
+        assert not v.regressed      # 3 x: within one case's threshold
+        assert v.base.kind == compare.PER_FAULT
         assert v.ratio == pytest.approx(3)
-        assert len(v.base.samples) == len(v.new.samples) == 2
-        # the per-value figures have the frame's median as their median
-        assert statistics.median(v.base.samples) == \
-            pytest.approx(v.base.median)
+        # one figure per pyperf worker, the best of them the frame's
+        assert len(v.base.samples) == len(v.new.samples) == WORKERS
+        assert min(v.base.samples) == pytest.approx(v.base.median)
     for name in _case_names(base, "swcheck"):
         v = by_name[name]
-        assert v.base.kind == "ns per element / eager"
+        assert v.base.kind == compare.PER_ELEMENT
         assert v.ratio == pytest.approx(1)
         assert not v.regressed
+        # one figure per pyperf value, their median the frame's
+        assert len(v.new.samples) == WORKERS * PROFILES["quick"].values
         assert statistics.median(v.new.samples) == \
             pytest.approx(v.new.median)
     assert c.failed and not c.counters
+    assert [v.variant for v in c.regressed_variants] == [SLOWED]
 
 
 def test_changed_counter_listed_first(base: pathlib.Path,
@@ -126,7 +207,7 @@ def test_changed_counter_listed_first(base: pathlib.Path,
     _edit(new / "run.json", more_faults)
     proc = _compare(base, new)
     assert proc.returncode == 1, proc.stderr + proc.stdout
-    first = proc.stdout.split("Regressions")[0]
+    first = proc.stdout.split("Variants")[0]
     assert "Changed counters (each a regression): 1" in first
     assert name in first and "faults per touched page" in first
 
@@ -206,6 +287,7 @@ def test_bad_input_one_line_exit_2(base: pathlib.Path, tmp_path: pathlib.Path,
 @pytest.mark.parametrize("argv,needle", [
     (["--threshold", "-1"], "at least 0"),
     (["--floor-threshold", "x"], "not a number"),
+    (["--case-threshold", "-0.5"], "at least 0"),
     (["--format", "html"], "invalid choice"),
 ])
 def test_bad_options(base: pathlib.Path, argv: list[str],
@@ -223,7 +305,9 @@ def test_markdown_table(base: pathlib.Path, tmp_path: pathlib.Path) -> None:
     assert header in lines
     assert lines[lines.index(header) + 1] == "|---|---|---|---|---|---|---|"
     assert any(ln.startswith(f"| {_case_names(base, SLOWED)[0]} |")
-               and "REGRESSED" in ln for ln in lines)
+               and ln.endswith("| variant REGRESSED |") for ln in lines)
+    assert any(ln.startswith(f"| {SLOWED} |") and
+               ln.endswith("| REGRESSED |") for ln in lines)
 
 
 def test_plot(base: pathlib.Path, tmp_path: pathlib.Path) -> None:
@@ -242,7 +326,8 @@ def test_plot(base: pathlib.Path, tmp_path: pathlib.Path) -> None:
     try:
         bars = fig.axes[0].patches
         assert len(bars) == len(c.metrics) == 4
-        red = {v.name for v in c.metrics if v.regressed}
+        red = compare.flagged(c)
+        assert red == set(_case_names(base, SLOWED))
         labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
         assert set(labels) == {v.name for v in c.metrics}
         for bar, label in zip(bars, labels):

@@ -132,6 +132,7 @@ def test_unavailable_userfaultfd_leaves_the_rest(tmp_path) -> None:
         [sys.executable, "-m", "lazybench", "run", "--quick",
          "--variants", "eager,uffd-sigbus,uffd-thread-same",
          "--workloads", "seq", "--touched", "100", "--elements", "4096",
+         "--processes", "1",
          "--results-dir", str(tmp_path), "--run-name", "r"],
         capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
