@@ -643,11 +643,11 @@ def figure(c: Comparison) -> Any:
     ax.set_xscale("log")
     ax.axvline(1, color="black", linewidth=0.8)
     ax.axvline(1 + c.threshold, color="tab:red", linestyle=":",
-               linewidth=1, label=f"variant threshold "
-                                  f"(+{c.threshold * 100:g} %)")
+               linewidth=1,
+               label=f"threshold, variant per fault: +{c.threshold * 100:g} %")
     ax.axvline(1 + c.case_threshold, color="tab:red", linestyle="--",
                linewidth=1,
-               label=f"case threshold (+{c.case_threshold * 100:g} %)")
+               label=f"threshold, one case: +{c.case_threshold * 100:g} %")
     ratios = [v.ratio for v in rows if v.ratio > 0]
     ax.set_xlim(min(ratios + [0.8]) / 1.15,
                 max(ratios + [1 + c.case_threshold]) * 1.15)
@@ -659,9 +659,9 @@ def figure(c: Comparison) -> Any:
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlabel("new / base of the normalised metric (log); red: the "
                   "case or its variant regressed")
-    ax.set_title(f"{c.base.folder.name} -> {c.new.folder.name}", pad=24)
+    ax.set_title(f"{c.base.folder.name} -> {c.new.folder.name}", pad=34)
     ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0),
-              ncol=3, frameon=False)
+              ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
