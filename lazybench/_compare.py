@@ -28,7 +28,6 @@ states (README, "The CI gate").
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import pathlib
 import statistics
@@ -36,7 +35,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Iterable, NamedTuple,
                     Sequence)
 
 from lazybench._case import floor_benchmark_name
-from lazybench._results import ResultsError, RunData, atomic_write
+from lazybench._results import ResultsError, RunData
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,10 +188,6 @@ class Comparison:
         return [v for v in self.variants if v.regressed]
 
     @property
-    def improved_variants(self) -> list[VariantVerdict]:
-        return [v for v in self.variants if v.improved]
-
-    @property
     def regressions(self) -> list[Verdict]:
         return [v for v in self.metrics if v.regressed]
 
@@ -209,12 +204,31 @@ class Comparison:
 
 # -- the cases of a run ------------------------------------------------------
 
+class Reference(NamedTuple):
+    """What a faulting case's time is divided by in this run."""
+    kind: str            # PER_FAULT, or PER_FAULT_SIGSEGV without uffd
+    column: str          # the results.csv column of the figure
+    floor_ns: float      # NaN: not measured
+
+
+def _reference(floors: pd.DataFrame) -> Reference:
+    from lazybench._frames import floor_lookup, signal_floors
+
+    best = floor_lookup(floors, "best_ns_per_op")
+    both = signal_floors(best)
+    if not math.isnan(both):
+        return Reference(PER_FAULT, "best_fault_over_signal_floors", both)
+    return Reference(PER_FAULT_SIGSEGV, "best_fault_over_sigsegv_floor",
+                     best(SIGSEGV_FLOOR))
+
+
 @dataclasses.dataclass(frozen=True)
 class Side:
     """One run: its frames, its cases by key, and their pyperf values."""
     frames: Frames
     cases: pd.DataFrame              # indexed by the position in `keys`
     keys: list[Key]
+    reference: Reference
 
     @classmethod
     def of(cls, run: RunData) -> "Side":
@@ -227,7 +241,8 @@ class Side:
             cases.generator_calls / cases.accesses.clip(lower=1)
         keys = [tuple(_plain(row[k]) for k in KEY)
                 for _, row in cases.iterrows()]
-        return cls(frames, cases.reset_index(drop=True), keys)
+        return cls(frames, cases.reset_index(drop=True), keys,
+                   _reference(frames.floors))
 
     def row(self, key: Key) -> pd.Series:
         return self.cases.iloc[self.keys.index(key)]
@@ -235,6 +250,12 @@ class Side:
     def values(self, benchmark: str) -> tuple[float, ...]:
         bench = self.frames.run.benchmark(benchmark)
         return tuple(bench.get_values()) if bench is not None else ()
+
+    def worker_means(self, benchmark: str) -> tuple[float, ...]:
+        from lazybench._frames import worker_means
+
+        bench = self.frames.run.benchmark(benchmark)
+        return tuple(worker_means(bench)) if bench is not None else ()
 
 
 def _plain(value: Any) -> Any:
@@ -259,25 +280,18 @@ def _eager_row(side: Side, row: pd.Series) -> pd.Series | None:
 
 
 def normalised(side: Side, row: pd.Series) -> Metric | None:
-    """The case's normalised time metric, median and per value; None for
+    """The case's normalised time metric: its figure, and its samples per
+    pyperf worker (a faulting case) or per value (another); None for
     eager's own cases and where the reference was not measured."""
-    values = side.values(row["name"])
     if row.faults > 0:
-        from lazybench._frames import floor_lookup, signal_floors, \
-            worker_means
-
-        best = floor_lookup(side.frames.floors, "best_ns_per_op")
-        floor, kind = signal_floors(best), PER_FAULT
-        figure = float(row.best_fault_over_signal_floors)
-        if math.isnan(floor):
-            floor, kind = best(SIGSEGV_FLOOR), PER_FAULT_SIGSEGV
-            figure = float(row.best_fault_over_sigsegv_floor)
-        bench = side.frames.run.benchmark(row["name"])
-        if math.isnan(floor) or bench is None or not values:
+        ref = side.reference
+        means = side.worker_means(row["name"])
+        if math.isnan(ref.floor_ns) or not means:
             return None
-        per = 1e9 / row.faults / floor
-        return Metric(kind, figure,
-                      tuple(v * per for v in worker_means(bench)))
+        per = 1e9 / row.faults / ref.floor_ns
+        return Metric(ref.kind, float(row[ref.column]),
+                      tuple(v * per for v in means))
+    values = side.values(row["name"])
     if is_base_variant(row.variant):
         return None
     eager = _eager_row(side, row)
@@ -667,13 +681,7 @@ def figure(c: Comparison) -> Any:
 
 
 def write_plot(c: Comparison, path: pathlib.Path) -> None:
-    import matplotlib.pyplot as plt
+    from lazybench import _plots as plots
 
-    fig = figure(c)
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=110)
-    finally:
-        plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    plots.save_png(figure(c), path)
 

@@ -149,12 +149,6 @@ def figure(h: History) -> Any:
 
 
 def write_plot(h: History, path: pathlib.Path) -> None:
-    import io
+    from lazybench import _plots as plots
 
-    import matplotlib.pyplot as plt
-
-    fig = figure(h)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    results.atomic_write(path, buf.getvalue())
+    plots.save_png(figure(h), path, bbox_inches="tight")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import pathlib
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import matplotlib
 
@@ -320,17 +320,23 @@ def figures(cases: pd.DataFrame, floors: pd.DataFrame | None = None
                variant_figure(cases, variant, floors, style))
 
 
+def save_png(fig: Any, path: pathlib.Path, **savefig: Any) -> None:
+    """Write `fig` to `path` as a PNG (110 dpi, and matplotlib's savefig
+    options `savefig`) atomically, and close it."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=110, **savefig)
+    finally:
+        plt.close(fig)
+    atomic_write(path, buf.getvalue())
+
+
 def write_plots(frames: Frames, folder: pathlib.Path) -> list[pathlib.Path]:
     """Write every plot of a run's frames under folder/plots; returns the
     files."""
     out = []
     for name, fig in figures(frames.cases, frames.floors):
-        buf = io.BytesIO()
-        try:
-            fig.savefig(buf, format="png", dpi=110)
-        finally:
-            plt.close(fig)
         path = folder / PLOTS_DIR / name
-        atomic_write(path, buf.getvalue())
+        save_png(fig, path)
         out.append(path)
     return out

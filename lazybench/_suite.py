@@ -54,7 +54,7 @@ class Profile:
 
     def processes_for(self, floor: bool) -> int:
         """pyperf workers per benchmark: a floor's or a case's."""
-        return self.floor_processes or self.processes if floor \
+        return (self.floor_processes or self.processes) if floor \
             else self.processes
 
 
