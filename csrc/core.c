@@ -375,12 +375,14 @@ int lb_fill_pages(lb_array *a, int64_t page, int64_t last)
         abort_fill(a, lo, hi);
         return rc;
     }
+    lb_prof_mark(LB_ST_MARK1);                  /* computed */
     /* Counted before the installation: installing wakes or lets in
      * other threads (UFFDIO_COPY wakes the faulting one), which may read
      * the counters before this thread runs again. */
     lb_count(&a->c.pages_materialised, pages);
     lb_count(&a->c.elements_materialised, (uint64_t)(hi - lo));
     rc = a->ops->install(a, page, last, buf);
+    lb_prof_mark(LB_ST_MARK2);                  /* installed */
     if (rc) {
         __atomic_sub_fetch(&a->c.pages_materialised, pages,
                            __ATOMIC_RELAXED);
@@ -806,6 +808,22 @@ const char *lb_variant_part(int v, int k)
 const char *lb_variant_joint_floor(int v)
 {
     return (v >= 0 && v < NVARIANTS) ? variants[v]->joint_floor : NULL;
+}
+
+int lb_variant_signal(int v)
+{
+    return (v >= 0 && v < NVARIANTS) ? variants[v]->signo : 0;
+}
+
+int lb_variant_fault_driven(int v)
+{
+    return (v >= 0 && v < NVARIANTS) &&
+           (variants[v]->signo != 0 || variants[v]->install != NULL);
+}
+
+int lb_variant_single_steps(int v)
+{
+    return (v >= 0 && v < NVARIANTS) ? variants[v]->needs_step : 0;
 }
 
 const char *lb_generator_name(int g)

@@ -99,6 +99,13 @@ int64_t lb_variant_granule(int variant);
 int lb_variant_base(int variant);
 const char *lb_variant_part(int variant, int k);
 const char *lb_variant_joint_floor(int variant);
+/* For the profile: how its faults are taken.  The signal they arrive by
+ * (0: none); 1 if faults drive it at all (a signal, or a handler thread
+ * resolving userfaultfd events); 1 if every fault is followed by a
+ * single-step trap (SIGTRAP). */
+int lb_variant_signal(int variant);
+int lb_variant_fault_driven(int variant);
+int lb_variant_single_steps(int variant);
 
 const char *lb_generator_name(int generator);
 /* splitmix64's increment, which the hash generator and the random
@@ -204,6 +211,98 @@ const char *lb_capstone_version(void);
 const char *lb_compiler(void);
 const char *lb_uffd_how(void);
 double lb_tsc_hz(void);
+
+/* Profiling (profile.c): where one fault's time goes.  A profiled run
+ * reads the workload's elements through a loop of its own that stamps the
+ * time-stamp counter just before and just after every access; while it
+ * runs, the fault path stamps handler entry, its inner marks and handler
+ * exit (uffd-thread: the handler thread's receipt of the event and the
+ * return of UFFDIO_COPY).  The stamps are taken only while a profiled run
+ * is in progress (a runtime switch: one load and branch per stamp point
+ * when off), and only for the profiled thread's own faults.  Each fault
+ * whose stamps are all there adds its phases, in TSC ticks, to the
+ * profile's histograms; the handlers themselves only store stamps. */
+enum lb_phase {
+    LB_PH_DELIVERY = 0,    /* access to handler entry (or event receipt) */
+    LB_PH_RESOLVE_A = 1,   /* entry to mark 1: lookup and decode (redirect),
+                              lookup and computing the page (page variants) */
+    LB_PH_RESOLVE_B = 2,   /* mark 1 to mark 2: forcing the thunk (redirect),
+                              installing the page (pwrite and mprotect,
+                              UFFDIO_COPY) */
+    LB_PH_RESOLVE_C = 3,   /* mark 2 to handler exit: the register rewrite
+                              (redirect), publishing the page (none for
+                              uffd-thread, whose resume starts at mark 2) */
+    LB_PH_RESUME = 4,      /* handler exit to the access completing; for
+                              sigsegv-redirect to the single step's trap */
+    LB_PH_STEP = 5,        /* sigsegv-redirect: the trap's handler */
+    LB_PH_STEP_RESUME = 6, /* sigsegv-redirect: trap exit to completion */
+    LB_PH_TOTAL = 7,       /* access to completion, the sum of the above */
+    LB_PH_COUNT = 8
+};
+
+/* A log-bucket histogram of non-negative integers: exact below 64, then
+ * 32 buckets per power of two (a bucket spans at most 1/32 of its
+ * values).  Adding allocates nothing. */
+typedef struct lb_hist lb_hist;
+lb_hist *lb_hist_new(void);                 /* NULL: out of memory */
+void lb_hist_free(lb_hist *h);
+void lb_hist_clear(lb_hist *h);
+void lb_hist_add(lb_hist *h, uint64_t v);
+uint64_t lb_hist_count(const lb_hist *h);
+uint64_t lb_hist_min(const lb_hist *h);     /* 0 when empty */
+uint64_t lb_hist_max(const lb_hist *h);     /* 0 when empty */
+double lb_hist_sum(const lb_hist *h);
+/* The q-quantile, 0 < q <= 1, by nearest rank: the upper edge of the
+ * bucket holding the ceil(q * count)-th smallest value, clipped to
+ * [min, max] (so exact below 64, for one value, and at q = 1).  0 when
+ * empty. */
+uint64_t lb_hist_quantile(const lb_hist *h, double q);
+int lb_hist_bucket_count(void);
+/* Bucket k: its values [lo, hi] and how many were added. */
+uint64_t lb_hist_bucket(const lb_hist *h, int k, uint64_t *lo, uint64_t *hi);
+
+typedef struct lb_profile lb_profile;
+typedef struct lb_profile_counts {
+    uint64_t accesses;      /* accesses the profiled loops made */
+    uint64_t faults;        /* of which faulted with every stamp taken */
+    uint64_t incomplete;    /* faulted, but a stamp is missing (the page
+                               was being filled by another fault, ...) */
+    uint64_t early;         /* uffd-thread: the faulting thread resumed
+                               before UFFDIO_COPY returned to the handler
+                               thread (it preempted it); the install then
+                               ends, and resume starts, at the resumption */
+    uint64_t skewed;        /* a stamp earlier than the one before it */
+    uint64_t signals;       /* signals the core's handler took on the
+                               profiled thread (SIGSEGV, SIGBUS, SIGTRAP) */
+    uint64_t traps;         /* of which SIGTRAP (single steps) */
+    uint64_t syscalls;      /* system calls the fault path made (pwrite,
+                               mprotect, ioctl; the handler thread's poll
+                               and read), rt_sigreturn not included */
+    int64_t elapsed_ns;     /* CLOCK_MONOTONIC around the profiled loops */
+} lb_profile_counts;
+lb_profile *lb_profile_new(void);
+void lb_profile_free(lb_profile *p);
+/* `loops` times: reset (untimed), then the workload through the profiled
+ * loop.  LB_EINVAL for variants no fault drives (eager, swcheck);
+ * LB_ESTATE while another profiled run is in progress in the process. */
+int lb_profile_run(lb_array *a, const lb_workload *w, int64_t loops,
+                   lb_profile *p, lb_result *out);
+const lb_hist *lb_profile_hist(const lb_profile *p, int phase);
+void lb_profile_counts_read(const lb_profile *p, lb_profile_counts *out);
+/* 1 while a profiled run is in progress (the fault path stamps). */
+int lb_profiling(void);
+/* The stamp the profile takes, for calibration: TSC ticks (x86-64), or
+ * CLOCK_MONOTONIC nanoseconds elsewhere. */
+uint64_t lb_stamp_now(void);
+
+/* perf_event_open software counters of this process, its threads
+ * included (perf_events.c).  `event`: PERF_COUNT_SW_* (context-switches
+ * 3, page-faults 2, major-faults 6, cpu-migrations 4); counting user mode
+ * only when `user_only`, else kernel and user mode.  The fd, or -1 with
+ * the reason in `why` (starting "not permitted" when refused). */
+int lb_perf_open(int event, int user_only, char *why, size_t len);
+int64_t lb_perf_read(int fd);               /* -1: the read failed */
+void lb_perf_close(int fd);
 
 /* Instruction-form self-test: element i read by one inline-asm load of
  * form `form` with register `reg` (0..15: rax rcx rdx rbx rsp rbp rsi rdi

@@ -270,6 +270,88 @@ void lb_fork_untrack(lb_array *a);       /* at release, first */
 void lb_fork_reserve(void *start, size_t len);
 int lb_fork_refuse(const lb_array *a);   /* sets the error, LB_ESTATE */
 
+/* Profiling (profile.c).  The stamps of the one profiled access in
+ * flight.  `on` is the runtime switch: every stamp point costs one load
+ * and a not-taken branch while it is 0. */
+enum {
+    LB_ST_ACCESS = 0,       /* just before the access (profiled loop) */
+    LB_ST_ENTRY = 1,        /* handler entry / the handler thread's receipt */
+    LB_ST_MARK1 = 2,        /* redirect: decoded; pages: computed */
+    LB_ST_MARK2 = 3,        /* redirect: forced; pages: installed */
+    LB_ST_EXIT = 4,         /* handler exit (signal variants) */
+    LB_ST_STEP_ENTRY = 5,   /* redirect: the single step's trap */
+    LB_ST_STEP_EXIT = 6,
+    LB_ST_RESUME = 7,       /* just after the access */
+    LB_ST_COUNT = 8
+};
+struct lb_prof_state {
+    int on;                         /* the switch */
+    const void *thread;             /* the profiled thread's identity */
+    const void *owner;              /* the thread now stamping its fault */
+    uintptr_t armed;                /* the access in flight, 0: none */
+    int level;                      /* the owner's handler nesting */
+    int done;                       /* uffd-thread: the fault resolved */
+    uint64_t st[LB_ST_COUNT];
+    uint64_t signals, traps, syscalls;
+};
+extern struct lb_prof_state lb_prof;
+
+static inline uint64_t lb_stamp(void)
+{
+#if defined(__x86_64__)
+    uint32_t lo, hi;
+    /* lfence before: earlier instructions have completed; after: later
+     * ones (the access) do not start before the counter is read */
+    __asm__ volatile("lfence\n\trdtsc\n\tlfence"
+                     : "=a"(lo), "=d"(hi) : : "memory");
+    return ((uint64_t)hi << 32) | lo;
+#else
+    return (uint64_t)lb_now_ns();
+#endif
+}
+
+static inline int lb_prof_active(void)
+{
+    return __builtin_expect(__atomic_load_n(&lb_prof.on, __ATOMIC_RELAXED),
+                            0);
+}
+
+/* Fault path hooks, all async-signal-safe; each does nothing unless the
+ * switch is on and the caller is the thread whose fault is stamped. */
+/* A signal handler of the core entered at stamp t (0: switch off) and
+ * left; returns 1 if this entry belongs to the profiled thread. */
+int lb_prof_enter(uint64_t t, int signo);
+void lb_prof_leave(int handled);
+/* The single step's trap handler ran from t to now. */
+void lb_prof_step(uint64_t t);
+/* An inner mark of the outermost handler level. */
+void lb_prof_mark_slow(int slot);
+static inline void lb_prof_mark(int slot)
+{
+    if (lb_prof_active())
+        lb_prof_mark_slow(slot);
+}
+void lb_prof_syscalls_slow(int n);
+static inline void lb_prof_syscalls(int n)
+{
+    if (lb_prof_active())
+        lb_prof_syscalls_slow(n);
+}
+/* uffd-thread: the handler thread read the event for addr at stamp t;
+ * returns 1 when it is the profiled access's (then call
+ * lb_prof_resolved once the fault is resolved). */
+int lb_prof_receive(uint64_t t, uintptr_t addr);
+void lb_prof_resolved(void);
+/* The profiled loops' reads (workloads.c): before and after one access
+ * to addr. */
+void lb_prof_arm(uintptr_t addr);
+void lb_prof_access(uint64_t t0, uint64_t t1);
+struct lb_prof_ref {
+    const int64_t *view;
+    int64_t *const *handles;
+};
+int lb_prof_loop(lb_array *a, const lb_workload *w, uint64_t *sum);
+
 /* Signal dispatch shared by the fault-driven variants (sigdispatch.c). */
 typedef int (*lb_fault_fn)(lb_array *a, void *addr, void *ucontext);
 enum { LB_FAULT_HANDLED = 0, LB_FAULT_NOT_OURS = 1 };

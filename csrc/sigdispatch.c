@@ -347,10 +347,13 @@ static void chain(int signo, siginfo_t *si, void *ucv)
 static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
 {
     int saved_errno = errno;
+    uint64_t t_in = lb_prof_active() ? lb_stamp() : 0;  /* profiling */
     if (signo == SIGTRAP) {
         /* the single step after a redirected read (sigsegv-redirect) */
         if (si->si_code == TRAP_TRACE &&
             lb_redirect_step(uc) == LB_FAULT_HANDLED) {
+            if (t_in)
+                lb_prof_step(t_in);
             errno = saved_errno;
             return;
         }
@@ -363,8 +366,11 @@ static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
             : pin(signo, si->si_addr, &old);
         if (r) {
             lb_array *a = __atomic_load_n(&r->a, __ATOMIC_ACQUIRE);
+            int prof = t_in ? lb_prof_enter(t_in, signo) : 0;
             int rc = a && nesting_fits(uc) ? r->fn(a, si->si_addr, uc)
                                            : LB_FAULT_NOT_OURS;
+            if (prof)
+                lb_prof_leave(rc == LB_FAULT_HANDLED);
             if (!guarded)
                 unpin(r);
             if (rc == LB_FAULT_HANDLED) {

@@ -195,6 +195,7 @@ int lb_uffd_install(lb_array *a, int64_t first, int64_t last,
                     const char *buf)
 {
     struct lb_uffd *u = a->priv;
+    lb_prof_syscalls(1);                        /* the ioctl */
     if (lb_uffd_copy(u->fd, u->region + first * lb_page_size, buf,
                      (size_t)(last - first + 1) * lb_page_size)) {
         lb_set_error("userfaultfd: UFFDIO_COPY failed", NULL);

@@ -129,6 +129,7 @@ static int mprot_install(lb_array *a, int64_t page, int64_t last,
     struct mprot *m = a->priv;
     size_t len = (size_t)(last - page + 1) * lb_page_size;
     off_t off = (off_t)(page * (int64_t)lb_page_size);
+    lb_prof_syscalls(2);                        /* pwrite, mprotect */
     if (pwrite(m->fd, buf, len, off) != (ssize_t)len) {
         lb_set_error("sigsegv-mprotect: writing the page into its memfd "
                      "failed", errno == ENOSPC ? " (no space)" : NULL);

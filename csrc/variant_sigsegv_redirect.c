@@ -154,6 +154,7 @@ static int redirect_fault(lb_array *a, void *addr, void *ucv)
         restore = !(info.full_writes & bit);
     }
 
+    lb_prof_mark(LB_ST_MARK1);                  /* looked up, decoded */
     int64_t lo = (int64_t)((ea - lo_addr) / sizeof(int64_t));
     int64_t hi = (int64_t)((ea + info.size - 1 - lo_addr) / sizeof(int64_t))
                  + 1;
@@ -163,6 +164,7 @@ static int redirect_fault(lb_array *a, void *addr, void *ucv)
         if (a->ops->flags & LB_REDIRECT_HEAL)
             __atomic_store_n(&r->list[i], &r->data[i], __ATOMIC_RELEASE);
     }
+    lb_prof_mark(LB_ST_MARK2);                  /* forced */
     if (!essay) {
         /* Forcing above may have nested faults and single steps of its
          * own; they are over by now, so the slot is free. */

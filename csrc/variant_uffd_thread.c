@@ -77,13 +77,19 @@ static void *handler_main(void *p)
         struct uffd_msg msg;
         pthread_mutex_lock(&u->lock);
         ssize_t got = read(u->fd, &msg, sizeof msg);
+        uint64_t t_in = lb_prof_active() ? lb_stamp() : 0;  /* profiling */
         if (got == (ssize_t)sizeof msg && msg.event == UFFD_EVENT_PAGEFAULT) {
             char *addr = (char *)(uintptr_t)msg.arg.pagefault.address;
             int64_t page = (int64_t)((addr - u->region) / lb_page_size);
+            int prof = t_in && lb_prof_receive(t_in, (uintptr_t)addr);
+            if (prof)
+                lb_prof_syscalls(2);            /* the poll, the read */
             lb_count(&a->c.faults, 1);
             if (!scratch || thread_open_page(a, page))
                 lb_write_stderr("lazybench: uffd-thread could not resolve a "
                                 "fault; the faulting thread stays blocked\n");
+            if (prof)
+                lb_prof_resolved();
         }
         pthread_mutex_unlock(&u->lock);
     }

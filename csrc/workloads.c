@@ -30,6 +30,8 @@ static inline int64_t bounded(uint64_t r, int64_t n)
     return (int64_t)(((unsigned __int128)r * (uint64_t)n) >> 64);
 }
 
+static int check_workload(const lb_workload *w, int64_t n);
+
 static int64_t pages_spanned(int64_t n)
 {
     return (n + lb_epp - 1) / lb_epp;
@@ -125,6 +127,47 @@ static uint64_t run_any(const lb_array *a, const lb_workload *w, int64_t m)
     case LB_ACCESS_FLAT:
     default:
         return run_flat(a->view, a->n, w, m);
+    }
+}
+
+/* The profiled loops (profile.c): the same index streams, every access
+ * between two stamps.  The handle reads live with the other handle code
+ * (sigsegv-redirect-essay serves only that section). */
+/* Inlined into each loop, so the load itself lies in the loop's section. */
+__attribute__((always_inline)) static inline int64_t
+prof_read(const volatile int64_t *p)
+{
+    lb_prof_arm((uintptr_t)p);
+    uint64_t t0 = lb_stamp();
+    int64_t v = *p;
+    uint64_t t1 = lb_stamp();
+    lb_prof_access(t0, t1);
+    return v;
+}
+
+#define PROF_FLAT_READ(r, i) prof_read(&(r)->view[(i)])
+#define PROF_HANDLE_READ(r, i) prof_read((r)->handles[(i)])
+
+LB_DEFINE_WORKLOADS(prof_flat, const struct lb_prof_ref *, PROF_FLAT_READ, )
+LB_DEFINE_WORKLOADS(prof_handles, const struct lb_prof_ref *,
+                    PROF_HANDLE_READ, HANDLE_CODE)
+
+int lb_prof_loop(lb_array *a, const lb_workload *w, uint64_t *sum)
+{
+    int rc = check_workload(w, a->n);
+    if (rc)
+        return rc;
+    struct lb_prof_ref r = {a->view, a->handles};
+    int64_t m = reads_of(a->n, w);
+    switch (a->ops->access) {
+    case LB_ACCESS_FLAT:
+        *sum = run_prof_flat(&r, a->n, w, m);
+        return LB_OK;
+    case LB_ACCESS_HANDLES:
+        *sum = run_prof_handles(&r, a->n, w, m);
+        return LB_OK;
+    default:
+        return LB_EINVAL;
     }
 }
 

@@ -6,6 +6,7 @@ this module turns its status codes into exceptions with one-line messages.
 from __future__ import annotations
 
 import dataclasses
+import signal
 from typing import Any
 
 from lazybench import _views as views
@@ -374,6 +375,11 @@ class VariantInfo:
     base: bool
     parts: tuple[str, ...]
     joint_floor: str
+    # how its faults are taken (the profile): the signal ("" if none),
+    # whether faults drive it at all, whether each is single-stepped
+    signal: str = ""
+    fault_driven: bool = False
+    single_steps: bool = False
 
 
 def variant_info(name: str) -> VariantInfo:
@@ -386,4 +392,10 @@ def variant_info(name: str) -> VariantInfo:
         name=name, granule=int(lib.lb_variant_granule(v)),
         has_fault_around=bool(lib.lb_variant_has_fault_around(v)),
         base=bool(lib.lb_variant_base(v)), parts=tuple(parts),
-        joint_floor="" if joint == ffi.NULL else ffi.string(joint).decode())
+        joint_floor="" if joint == ffi.NULL else ffi.string(joint).decode(),
+        signal=_SIGNALS.get(int(lib.lb_variant_signal(v)), ""),
+        fault_driven=bool(lib.lb_variant_fault_driven(v)),
+        single_steps=bool(lib.lb_variant_single_steps(v)))
+
+
+_SIGNALS = {int(signal.SIGSEGV): "SIGSEGV", int(signal.SIGBUS): "SIGBUS"}

@@ -76,9 +76,11 @@ def _int_in(lowest: int, highest: int | None = None) -> Any:
 
 
 RUN_HELP = """\
-Run a suite: verify every case against eager, time it with pyperf, and write
-results/<run>/ with pyperf.json, run.json (cases, counters, machine),
-results.csv, floors.csv, per_page.csv, counters.csv, report.md and
+Run a suite: verify every case against eager, time it with pyperf, profile
+every fault-driven variant at hash seq 100 % (as `lazybench profile` does),
+and write results/<run>/ with pyperf.json, run.json (cases, counters,
+machine, profiles), results.csv, floors.csv, per_page.csv, counters.csv,
+phases.csv, phase_histograms.csv, switches.csv, profiles.csv, report.md and
 plots/*.png; then print the floors and the headline.
 
 A case is (variant, generator, workload, touched fraction).
@@ -243,6 +245,42 @@ def _build_parser() -> _Parser:
     hist.add_argument("--plot", type=pathlib.Path, metavar="FILE",
                       help="also write a PNG: one line per variant")
 
+    prof = sub.add_parser(
+        "profile", allow_abbrev=False,
+        help="profile one case in depth: where a fault's time goes, and "
+             "the switches it costs",
+        description="Profile one case of a fault-driven variant: each "
+                    "fault's phases (delivery, resolve, resume) timed with "
+                    "the TSC, with percentiles; the switch accounting "
+                    "(context switches, perf software events checked "
+                    "against known counts, signals and system calls counted "
+                    "by the core) beside the transition model of the "
+                    "mechanism; the floors, measured in the same run; the "
+                    "case's cost as a multiple of the bare SIGSEGV round "
+                    "trip; the instrumentation's overhead.  Writes "
+                    "DIR/profile-<date>-<variant>/ with profile.json, "
+                    "phases.csv, phase_histograms.csv (the raw histograms), "
+                    "switches.csv, profiles.csv, floors.csv, phases.png "
+                    "(stacked phases, floors marked) and latency_cdf.png.")
+    prof.add_argument("variant", help="a fault-driven variant")
+    prof.add_argument("--generator", default="hash",
+                      help="generator (default: hash)")
+    prof.add_argument("--workload", default="seq",
+                      help="workload (default: seq)")
+    prof.add_argument("--touched", type=_percent_list, metavar="PCT",
+                      default=(1.0,),
+                      help="touched percentage (default: 100)")
+    prof.add_argument("--elements", type=_int_in(1, core.MAX_ELEMENTS),
+                      default=suite.DEFAULT_N, metavar="N",
+                      help=f"array length (default: {suite.DEFAULT_N})")
+    prof.add_argument("--results-dir", type=pathlib.Path,
+                      default=pathlib.Path("results"), metavar="DIR",
+                      help="where the profile folder goes (default: "
+                           "./results)")
+    prof.add_argument("--name", metavar="NAME",
+                      help="profile folder name (default: "
+                           "profile-<date>-<time>-<variant>)")
+
     sub.add_parser("list", help="variants (with availability), generators, "
                                 "workloads and floors")
     return parser
@@ -258,7 +296,7 @@ def _split_worker_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _normalise(argv: list[str]) -> list[str]:
-    commands = {"run", "report", "compare", "history", "list"}
+    commands = {"run", "report", "compare", "history", "profile", "list"}
     if not argv or (argv[0] not in commands and argv[0] not in
                     ("-h", "--help", "--version")):
         return ["run", *argv]
@@ -311,6 +349,32 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.plot is not None:
         history.write_plot(done, args.plot)
     print(history.render(done))
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from lazybench import _profframes as profframes
+    from lazybench import _profile as profiling
+    from lazybench import _profreport as profreport
+    from lazybench import _results as results
+
+    if len(args.touched) != 1:
+        raise UsageError("--touched: one percentage for a profile")
+    try:
+        results.check_results_dir(args.results_dir)
+    except results.ResultsError as exc:
+        raise UsageError(f"--results-dir {args.results_dir}: {exc}") from None
+    try:
+        done = profiling.profile(args.variant, args.generator, args.workload,
+                                 args.touched[0], args.elements)
+    except profiling.ProfileError as exc:
+        raise UsageError(str(exc)) from None
+    record = profframes.record(done)
+    folder = profreport.write_folder(record, args.results_dir, args.name)
+    print(profreport.text(record))
+    print()
+    print(f"profile: {folder}/ (phases.csv, phase_histograms.csv, "
+          "switches.csv, phases.png, latency_cdf.png)")
     return 0
 
 
@@ -398,6 +462,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_compare(args)
         if args.command == "history":
             return cmd_history(args)
+        if args.command == "profile":
+            return cmd_profile(args)
         return cmd_run(args, ours, pyperf_argv)
     except UsageError as exc:
         print(f"lazybench: error: {exc}", file=sys.stderr)

@@ -23,6 +23,8 @@ import pyperf
 from lazybench import _array as core
 from lazybench import _levels as levels
 from lazybench import _machine as machine
+from lazybench import _profframes as profframes
+from lazybench import _profile as profiling
 from lazybench import _report as report
 from lazybench import _results as results
 from lazybench import _runner as runner
@@ -111,6 +113,16 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
             raise core.LazyBenchError(
                 "pyperf workers measured other benchmarks than asked for "
                 f"(missing {missing[:3]}, unexpected {extra[:3]})")
+        profiled = [v for v in dict.fromkeys(c.variant for c in plan.cases)
+                    if v in profiling.fault_driven()]
+        log(f"profiling {len(profiled)} fault-driven variants at "
+            f"{' '.join(map(str, profiling.RUN_CASE[:2]))} 100 % ...")
+        profiles, skipped = _phase(
+            progress, "profiling", len(profiled),
+            lambda step: profiling.profile_run(profiled, profile.n, step)
+        ) if profiled else ([], [])
+        for variant, reason in skipped:
+            log(f"variant {variant} not profiled: {reason}")
         meta = {
             "format": results.FORMAT, "name": name, "profile": profile.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -119,6 +131,9 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
             "floors": {f: core.FLOORS[f] for f in plan.floors},
             "cases": records,
             "unavailable": [dataclasses.asdict(u) for u in plan.unavailable],
+            "profiles": [profframes.record(p) for p in profiles],
+            "profiles_skipped": [{"variant": v, "reason": r}
+                                 for v, r in skipped],
         }
         results.write_run(folder.path, meta, pyperf.BenchmarkSuite(benches))
         path = folder.commit()

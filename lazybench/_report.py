@@ -16,6 +16,9 @@ from lazybench import _headline as headline, _levels as levels
 from lazybench._case import format_fraction
 from lazybench._families import family_of
 from lazybench._frames import Frames, base_variants, floor_lookup, ratio_column
+from lazybench import _profframes as profframes
+from lazybench import _profplots as profplots
+from lazybench import _profreport as profreport
 from lazybench._pythunks import KINDS
 from lazybench._results import RunData, atomic_write
 
@@ -447,6 +450,68 @@ def per_page_summary(per_page: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _profiles(fr: Frames) -> list[dict[str, Any]]:
+    return fr.run.meta.get("profiles") or []
+
+
+@section("Where a fault's time goes (profiled)")
+def _phases(fr: Frames) -> Part | None:
+    recs = _profiles(fr)
+    if not recs:
+        return None
+    floors = fr.floors[fr.floors["floor"].isin(
+        [f for f, _ in profplots.MARKED_FLOORS])][["floor", "ns_per_op"]]
+    floors = floors.assign(us_per_op=floors["ns_per_op"] / 1000)[
+        ["floor", "us_per_op"]]
+    skipped = fr.run.meta.get("profiles_skipped") or []
+    return Part(
+        f"Every fault-driven variant profiled at "
+        f"{recs[0]['generator']} {recs[0]['workload']} "
+        f"{recs[0]['fraction']:.0%} touched on {recs[0]['n']:,} elements, "
+        "after the timed runs (`python -m lazybench profile VARIANT` for "
+        "one case in depth). Phases are stamped with the TSC (calibrated "
+        "against CLOCK_MONOTONIC, profiles.csv): delivery from just "
+        "before the faulting access to handler entry (uffd-thread: to "
+        "the handler thread's receipt of the event), resolve (the "
+        "handler's work, split), resume from handler exit (uffd-thread: "
+        "UFFDIO_COPY's return) to just after the access. Percentiles "
+        "are by nearest rank over a log-bucket histogram (1/32 of a "
+        "power of two per bucket; phase_histograms.csv). \"us per "
+        "fault\" is the case timed uninstrumented in the same profile; "
+        "the round trip is the strided workload, where every access "
+        "faults, timed uninstrumented and profiled in 5 alternating "
+        "rounds (medians), and the overhead the median of the rounds' "
+        "profiled/uninstrumented ratios. The bare floors of this run are "
+        "in the last table.",
+        (profreport.summary_table(profframes.summary_frame(recs)),
+         profreport.phase_table(profframes.phases_frame(recs)), floors),
+        after="".join(f"\n- `{r['variant']}` not profiled: {r['reason']}"
+                      for r in skipped).strip())
+
+
+@section("Switches per fault: the essay's \"two context switches\"")
+def _switch_accounting(fr: Frames) -> Part | None:
+    recs = _profiles(fr)
+    if not recs:
+        return None
+    table = profreport.essay_table(profframes.switches_frame(recs),
+                                   profframes.summary_frame(recs))
+    return Part(
+        "Per lazily computed page (element, for sigsegv-redirect), "
+        "measured over the profile's uninstrumented runs (getrusage, perf "
+        "software events of the whole process, handler threads included) "
+        "and its profiled runs (signals and fault-path system calls, "
+        "counted by the core), beside the mechanism's transition model. "
+        "A kernel entry is an exception, a system call or an "
+        "rt_sigreturn: two user/kernel mode transitions. A perf event "
+        "that did not match a known count (user-mode-only counting under "
+        "perf_event_paranoid) is shown as not permitted. Full accounting: "
+        "switches.csv.",
+        split_columns(table, ["variant"], [
+            [c, f"{c} model"] for c, _ in profreport.ESSAY_COLUMNS]),
+        after=profreport.essay_answer(table))
+
+
 @section("Lazy variants per touched page")
 def _lazy(fr: Frames) -> Part | None:
     per_page = per_page_frame(fr)
@@ -677,8 +742,15 @@ def write_report(run: RunData) -> tuple[Frames, list[pathlib.Path]]:
     atomic_write(folder / COUNTERS_CSV_FILE,
                  counters_frame(fr).to_csv(index=False).encode())
     pngs = plotting.write_plots(fr, folder)
+    profile_csvs: list[pathlib.Path] = []
+    if recs := _profiles(fr):
+        profile_csvs = profreport.write_tables(recs, folder)
+        pngs += profplots.write(
+            profframes.phases_frame(recs), profframes.histograms_frame(recs),
+            {f: floor_lookup(fr.floors)(f) for f, _ in profplots.MARKED_FLOORS},
+            folder / plotting.PLOTS_DIR, profreport.scope(recs))
     rel = [p.relative_to(folder) for p in pngs]
     atomic_write(folder / REPORT_FILE, markdown(fr, rel).encode())
     return fr, [folder / CSV_FILE, folder / FLOORS_CSV_FILE,
                 folder / PER_PAGE_CSV_FILE, folder / COUNTERS_CSV_FILE,
-                folder / REPORT_FILE, *pngs]
+                *profile_csvs, folder / REPORT_FILE, *pngs]

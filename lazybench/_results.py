@@ -171,6 +171,12 @@ def load_run(folder: pathlib.Path) -> RunData:
         runformat.check_run(meta)
     except runformat.FormatError as exc:
         raise ResultsError(f"{run_file}: {exc}") from None
+    if "profiles" in meta:
+        from lazybench import _profframes as profframes
+        try:
+            profframes.check_records(meta["profiles"])
+        except profframes.RecordError as exc:
+            raise ResultsError(f"{run_file}: {exc}") from None
     bench_file = folder / PYPERF_FILE
     if not bench_file.exists():
         raise ResultsError(f"{bench_file}: missing")
