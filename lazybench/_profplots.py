@@ -56,6 +56,9 @@ def phase_figure(phases: pd.DataFrame, floors: dict[str, float],
         if ns is not None and ns == ns:
             ax.axhline(ns / 1000, color="black", linestyle=style,
                        linewidth=1, label=f"floor {name} ({ns / 1000:.2g} us)")
+    top = max([float(bottom.max()) if len(bottom) else 0.0] +
+              [floors.get(n) or 0.0 for n, _ in MARKED_FLOORS])
+    ax.set_ylim(0, top / 1000 * 1.08 or 1)
     ax.set_xticks(x)
     ax.set_xticklabels(variants, rotation=30, ha="right")
     ax.set_ylabel("mean us per fault")

@@ -38,6 +38,33 @@ def phase_table(phases: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+# Short column names of the phases, for the report's one-row-per-variant
+# table (what each is per mechanism: the README's phase table).
+PHASE_COLUMNS: dict[str, str] = {
+    "delivery": "delivery", "resolve_a": "resolve 1",
+    "resolve_b": "resolve 2", "resolve_c": "resolve 3",
+    "resume": "resume", "step": "step handler",
+    "step_resume": "after step", "total": "total"}
+
+
+def phase_means_table(phases: pd.DataFrame) -> pd.DataFrame:
+    """Mean us per fault of each phase, one row per variant (each cell
+    one phases.csv row; DataFrame.pivot refuses duplicates rather than
+    averaging them)."""
+    wide = phases.pivot(index="variant", columns="phase", values="mean_ns")
+    wide = wide.reindex(index=list(dict.fromkeys(phases["variant"])),
+                        columns=[c for c in PHASE_COLUMNS
+                                 if c in wide.columns]) / 1000
+    wide.columns = [PHASE_COLUMNS[c] + " us" for c in wide.columns]
+    return wide.reset_index()
+
+
+def total_percentiles_table(phases: pd.DataFrame) -> pd.DataFrame:
+    """The total per fault with its percentiles, one row per variant."""
+    t = phase_table(phases[phases["phase"] == profiling.TOTAL])
+    return t.drop(columns=["phase", "share %"])
+
+
 def switch_table(switches: pd.DataFrame) -> pd.DataFrame:
     t = switches.copy()
 
@@ -175,7 +202,6 @@ def scope(records: Sequence[dict[str, Any]]) -> str:
 # (column, row of switches.csv).
 ESSAY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("context switches", "context switches, all"),
-    ("perf context-switches", "perf context-switches"),
     ("page faults", "perf page-faults"),
     ("signals", "signals delivered"),
     ("system calls", "system calls on the fault path"),
@@ -189,10 +215,11 @@ def essay_table(switches: pd.DataFrame, summary: pd.DataFrame
     implies: one row per variant, each cell one row of switches.csv or
     profiles.csv."""
     rows = []
+    extra: dict[str, tuple[str, float]] = {}
     for v in dict.fromkeys(summary["variant"]):
         mine = switches[switches["variant"] == v].set_index("what")
         srow = summary[summary["variant"] == v].iloc[0]
-        row: dict[str, Any] = {"variant": v, "mechanism": srow["mechanism"]}
+        row: dict[str, Any] = {"variant": v}
         agree = True
         for col, what in ESSAY_COLUMNS:
             r = mine.loc[what]
@@ -202,10 +229,14 @@ def essay_table(switches: pd.DataFrame, summary: pd.DataFrame
             row[f"{col} model"] = r["model"]
             if r["agrees"] is False:
                 agree = False
-        row["kernel entries model"] = srow["model_kernel_entries"]
         row["model holds"] = "yes" if agree else "NO"
+        # kept for the answer below (the summary table shows them)
+        extra[v] = (srow["mechanism"], srow["model_kernel_entries"])
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["mechanism"] = {v: m for v, (m, _) in extra.items()}
+    table.attrs["kernel entries"] = {v: k for v, (_, k) in extra.items()}
+    return table
 
 
 def essay_answer(table: pd.DataFrame) -> str:
@@ -213,13 +244,17 @@ def essay_answer(table: pd.DataFrame) -> str:
     switches", in words, from the table's figures."""
     if table.empty:
         return ""
+    mech = table.attrs.get("mechanism", {})
+    entries = table.attrs.get("kernel entries", {})
     sig = table[table["signals"].map(
         lambda x: isinstance(x, float) and x > 0)]
-    thr = table[table["mechanism"] == "uffd-thread"]
+    thr = table[table["variant"].map(mech) == "uffd-thread"]
     out = []
 
     def span(col: str, rows: pd.DataFrame) -> str:
-        vals = [x for x in rows[col] if isinstance(x, float)]
+        vals = [x for x in (rows["variant"].map(entries)
+                            if col == "kernel entries" else rows[col])
+                if isinstance(x, float)]
         if not vals:
             return "not permitted"
         lo, hi = min(vals), max(vals)
@@ -229,7 +264,7 @@ def essay_answer(table: pd.DataFrame) -> str:
         out.append(
             f"Signal mechanisms ({', '.join(sig['variant'])}): "
             f"{span('context switches', sig)} scheduler context switches "
-            f"per fault, measured, and {span('kernel entries model', sig)} "
+            f"per fault, measured, and {span('kernel entries', sig)} "
             "kernel entries in their model, each a round trip across the "
             "user/kernel boundary (the fault, each system call of the "
             "handler, an rt_sigreturn per signal). A bare SIGSEGV round "
@@ -245,7 +280,7 @@ def essay_answer(table: pd.DataFrame) -> str:
             f"{span('context switches', thr)} measured, 2 in the model "
             "(the faulting thread sleeps, the handler thread sleeps again "
             "after UFFDIO_COPY), on top of "
-            f"{span('kernel entries model', thr)} kernel entries.")
+            f"{span('kernel entries', thr)} kernel entries.")
     if (table["model holds"] == "NO").any():
         bad = ", ".join(table[table["model holds"] == "NO"]["variant"])
         out.append(f"The model does not hold for {bad}: see switches.csv.")

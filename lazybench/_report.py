@@ -459,10 +459,10 @@ def _phases(fr: Frames) -> Part | None:
     recs = _profiles(fr)
     if not recs:
         return None
-    floors = fr.floors[fr.floors["floor"].isin(
-        [f for f, _ in profplots.MARKED_FLOORS])][["floor", "ns_per_op"]]
-    floors = floors.assign(us_per_op=floors["ns_per_op"] / 1000)[
-        ["floor", "us_per_op"]]
+    floor = floor_lookup(fr.floors)
+    beside = ", ".join(f"{name} {fmt.sig(floor(name) / 1000)} us"
+                       for name, _ in profplots.MARKED_FLOORS
+                       if floor(name) == floor(name))
     skipped = fr.run.meta.get("profiles_skipped") or []
     return Part(
         f"Every fault-driven variant profiled at "
@@ -473,20 +473,29 @@ def _phases(fr: Frames) -> Part | None:
         "against CLOCK_MONOTONIC, profiles.csv): delivery from just "
         "before the faulting access to handler entry (uffd-thread: to "
         "the handler thread's receipt of the event), resolve (the "
-        "handler's work, split), resume from handler exit (uffd-thread: "
-        "UFFDIO_COPY's return) to just after the access. Percentiles "
-        "are by nearest rank over a log-bucket histogram (1/32 of a "
-        "power of two per bucket; phase_histograms.csv). \"us per "
+        "handler's work, split: resolve 1 is lookup and decode for "
+        "sigsegv-redirect, lookup and computing the page for the others; "
+        "resolve 2 forcing the thunk, or installing the page; resolve 3 "
+        "the register rewrite, or publishing the page), resume from "
+        "handler exit (uffd-thread: UFFDIO_COPY's return) to just after "
+        "the access (sigsegv-redirect: to its single-step trap, then the "
+        "step handler, then after the step). The second table is the "
+        "mean us per phase, the third the total's percentiles, by "
+        "nearest rank over a log-bucket histogram (1/32 of a power of "
+        "two per bucket); every phase's percentiles are in phases.csv, "
+        "the raw histograms in phase_histograms.csv. \"us per "
         "fault\" is the case timed uninstrumented in the same profile; "
         "the round trip is the strided workload, where every access "
         "faults, timed uninstrumented and profiled in 5 alternating "
         "rounds (medians), and the overhead the median of the rounds' "
-        "profiled/uninstrumented ratios. The bare floors of this run are "
-        "in the last table.",
+        "profiled/uninstrumented ratios.",
         (profreport.summary_table(profframes.summary_frame(recs)),
-         profreport.phase_table(profframes.phases_frame(recs)), floors),
-        after="".join(f"\n- `{r['variant']}` not profiled: {r['reason']}"
-                      for r in skipped).strip())
+         profreport.phase_means_table(profframes.phases_frame(recs)),
+         profreport.total_percentiles_table(profframes.phases_frame(recs))),
+        after=(f"The bare floors of this run (floors.csv, medians): "
+               f"{beside}." + "".join(
+                   f"\n- `{r['variant']}` not profiled: {r['reason']}"
+                   for r in skipped)))
 
 
 @section("Switches per fault: the essay's \"two context switches\"")
@@ -507,8 +516,7 @@ def _switch_accounting(fr: Frames) -> Part | None:
         "that did not match a known count (user-mode-only counting under "
         "perf_event_paranoid) is shown as not permitted. Full accounting: "
         "switches.csv.",
-        split_columns(table, ["variant"], [
-            [c, f"{c} model"] for c, _ in profreport.ESSAY_COLUMNS]),
+        (table,),
         after=profreport.essay_answer(table))
 
 
