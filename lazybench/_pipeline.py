@@ -119,7 +119,10 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
             f"{' '.join(map(str, profiling.RUN_CASE[:2]))} 100 % ...")
         profiles, skipped = _phase(
             progress, "profiling", len(profiled),
-            lambda step: profiling.profile_run(profiled, profile.n, step)
+            lambda step: profiling.profile_run(
+                profiled, profile.n, step,
+                profiling.FULL if profile.name == "default"
+                else profiling.LIGHT)
         ) if profiled else ([], [])
         for variant, reason in skipped:
             log(f"variant {variant} not profiled: {reason}")

@@ -53,7 +53,7 @@ def record(p: profiling.Profiled) -> dict[str, Any]:
             "over_round_trip": p.over_round_trip,
             "roundtrip_plain_ns": p.roundtrip_plain_ns,
             "roundtrip_profiled_ns": p.roundtrip_profiled_ns,
-            "overhead": p.overhead,
+            "overhead": p.overhead, "trip_rounds": p.trip_rounds,
             "tsc_hz_before": p.calibration.before_hz,
             "tsc_hz_after": p.calibration.after_hz,
             "tsc_hz": p.calibration.hz,

@@ -30,10 +30,23 @@ BASE_FLOORS: tuple[str, ...] = ("null-syscall", "sigsegv-roundtrip",
                                 "sigbus-uffd-roundtrip")
 ROUND_TRIP = "sigsegv-roundtrip"
 FLOOR_ITERATIONS = 2000
-FLOOR_REPEATS = 5
-MIN_FAULTS = 2000           # per round, at least (one pass at the most)
-ROUNDS = 3
-TRIP_ROUNDS = 5             # the round trip, both ways, for the overhead
+
+
+@dataclasses.dataclass(frozen=True)
+class Effort:
+    """How much a profile measures: rounds of the case (each timed
+    uninstrumented, then profiled), the faults a round takes at least (one
+    pass at the most), rounds of the round trip (for the overhead), and
+    timings of each floor (their median is kept)."""
+    rounds: int = 3
+    min_faults: int = 2000
+    trip_rounds: int = 5
+    floor_repeats: int = 5
+
+
+FULL = Effort()
+# The quick suite's profiles (the CI gate runs it): half the work.
+LIGHT = Effort(rounds=2, min_faults=1000, trip_rounds=3, floor_repeats=3)
 
 
 class ProfileError(Exception):
@@ -123,6 +136,7 @@ class Profiled:
     roundtrip_plain_ns: float
     roundtrip_profiled_ns: float
     overhead: float
+    trip_rounds: int
     account: switches.Account
     events: dict[str, switches.EventStatus]
     model: switches.Model
@@ -207,9 +221,10 @@ def fault_driven() -> tuple[str, ...]:
                  if core.variant_info(v).fault_driven)
 
 
-def measure_floors(variant: str) -> dict[str, float]:
+def measure_floors(variant: str, repeats: int = FULL.floor_repeats
+                   ) -> dict[str, float]:
     """ns per operation of the base floors and the variant's own parts
-    (median of FLOOR_REPEATS timings), those that run here."""
+    (median of `repeats` timings), those that run here."""
     info = core.variant_info(variant)
     names = list(BASE_FLOORS) + [f for f in (*info.parts, info.joint_floor)
                                  if f and f not in BASE_FLOORS]
@@ -219,7 +234,7 @@ def measure_floors(variant: str) -> dict[str, float]:
             continue
         out[name] = statistics.median(
             core.floor_ns(name, FLOOR_ITERATIONS) / FLOOR_ITERATIONS
-            for _ in range(FLOOR_REPEATS))
+            for _ in range(repeats))
     return out
 
 
@@ -231,12 +246,12 @@ def _faults_of(arr: core.LazyArray, run: Any) -> int:
 
 def profile(variant: str, generator: str = "hash", workload: str = "seq",
             fraction: float = 1.0, n: int = 1 << 15, seed: int = 1,
-            spin: int = 100, rounds: int = ROUNDS,
-            min_faults: int = MIN_FAULTS) -> Profiled:
+            spin: int = 100, effort: Effort = FULL) -> Profiled:
     """Profile one case (see the module's docstring)."""
     check_case(variant, generator, workload, fraction, n)
     before_hz = core.tsc_hz()
-    floors = measure_floors(variant)
+    floors = measure_floors(variant, effort.floor_repeats)
+    rounds, min_faults = effort.rounds, effort.min_faults
     labels = phase_labels(variant)
     prof = _CProfile()
     account = switches.Account()
@@ -258,7 +273,7 @@ def profile(variant: str, generator: str = "hash", workload: str = "seq",
                 arr, lambda: arr.bench("strided", 1.0, seed, 1)))
             trip_loops = max(1, math.ceil(min_faults / 4 / trip_pass))
             res: list[core.RunResult] = []
-            for k in range(max(rounds, TRIP_ROUNDS)):
+            for k in range(max(rounds, effort.trip_rounds)):
                 if k < rounds:
                     # the case as the suite times it, with the process's
                     # switch accounting around it
@@ -317,6 +332,7 @@ def profile(variant: str, generator: str = "hash", workload: str = "seq",
         roundtrip_profiled_ns=statistics.median(trip_profiled) * scale,
         overhead=statistics.median(
             b / a for a, b in zip(trip_plain, trip_profiled)) * scale - 1,
+        trip_rounds=len(trip_plain),
         account=account, events=events, model=switches.model(variant))
 
 
@@ -325,7 +341,8 @@ RUN_CASE = ("hash", "seq", 1.0)
 
 
 def profile_run(variants: Sequence[str], n: int,
-                step: Callable[[str], None] | None = None
+                step: Callable[[str], None] | None = None,
+                effort: Effort = FULL
                 ) -> tuple[list[Profiled], list[tuple[str, str]]]:
     """Profile RUN_CASE for each fault-driven variant of `variants` (in
     order) on n elements: the profiles, and (variant, reason) for those
@@ -336,7 +353,8 @@ def profile_run(variants: Sequence[str], n: int,
         if v not in core.VARIANTS or not core.variant_info(v).fault_driven:
             continue
         try:
-            done.append(profile(v, generator, workload, fraction, n))
+            done.append(profile(v, generator, workload, fraction, n,
+                                effort=effort))
         except ProfileError as exc:
             skipped.append((v, str(exc)))
         if step is not None:

@@ -121,7 +121,7 @@ def text(record: dict[str, Any]) -> str:
         f"({fmt.sig(record['floors'].get(profiling.ROUND_TRIP, float('nan')) / 1000)}"
         f" us, same run)",
         f"instrumentation overhead on the round trip (strided, every access "
-        f"faults; medians of {profiling.TRIP_ROUNDS} rounds): "
+        f"faults; medians of {s.get('trip_rounds', '-')} rounds): "
         f"{fmt.sig(s['roundtrip_profiled_ns'] / 1000)} us profiled against "
         f"{fmt.sig(s['roundtrip_plain_ns'] / 1000)} us uninstrumented, "
         f"{_pct(s['overhead'])} (the median of the rounds' ratios)",

@@ -486,8 +486,9 @@ def _phases(fr: Frames) -> Part | None:
         "the raw histograms in phase_histograms.csv. \"us per "
         "fault\" is the case timed uninstrumented in the same profile; "
         "the round trip is the strided workload, where every access "
-        "faults, timed uninstrumented and profiled in 5 alternating "
-        "rounds (medians), and the overhead the median of the rounds' "
+        "faults, timed uninstrumented and profiled in alternating rounds "
+        "(trip_rounds in profiles.csv; medians), and the overhead the "
+        "median of the rounds' "
         "profiled/uninstrumented ratios.",
         (profreport.summary_table(profframes.summary_frame(recs)),
          profreport.phase_means_table(profframes.phases_frame(recs)),
