@@ -97,6 +97,11 @@ that fault on every access run hash, and recurrence in order only.
 random, 1 % and 100 % touched, on {q.n} elements ({q_pages} pages); no twin, no
 Python-level case; every floor.
 
+--suite fraction (about 3 minutes), the touched-fraction sweep: every
+available variant, hash only, seq and random, {f_count} touched fractions
+from {f_first} to {f_last} in 1-2-5 steps, on {f.n} elements ({f_pages} pages); no
+twin, no Python-level case; every floor; pyperf as for the default suite.
+
 pyperf runs {d.processes} worker process per benchmark (quick: {q.processes} per case,
 {q_floor} per floor), each timing {d.values} values (quick: {q.values}) after {d.warmups}
 warm-up, a value lasting at least {d_ms:g} ms (quick: {q_ms:g} ms).
@@ -109,9 +114,12 @@ def _run_help() -> str:
     from lazybench import _suite as suite
 
     d, q = suite.PROFILES["default"], suite.PROFILES["quick"]
+    f = suite.PROFILES["fraction"]
     return RUN_HELP.format(
-        d=d, q=q, d_pages=d.n // core.PAGE_ELEMENTS,
-        q_pages=q.n // core.PAGE_ELEMENTS,
+        d=d, q=q, f=f, d_pages=d.n // core.PAGE_ELEMENTS,
+        q_pages=q.n // core.PAGE_ELEMENTS, f_pages=f.n // core.PAGE_ELEMENTS,
+        f_count=len(f.fractions), f_first=f"{f.fractions[0] * 100:g} %",
+        f_last=f"{f.fractions[-1] * 100:g} %",
         d_python_n=min(d.n, d.python_n), d_ms=d.min_time * 1000,
         q_ms=q.min_time * 1000, q_floor=q.processes_for(True))
 

@@ -160,7 +160,11 @@ def _fraction_axis(ax: plt.Axes, fractions: Sequence[float]) -> None:
         return
     ax.set_xlim(pct[0] / DODGE ** 1.2, pct[-1] * DODGE ** 1.2)
     ax.set_xticks(pct)
-    ax.set_xticklabels([f"{p:g} %" for p in pct])
+    # a sweep's many fractions: labels turned so that they do not overlap
+    crowded = len(pct) > 5
+    ax.set_xticklabels([f"{p:g} %" for p in pct],
+                       rotation=45 if crowded else 0,
+                       ha="right" if crowded else "center")
     ax.minorticks_off()
     ax.set_xlabel("touched (% of the array)")
 

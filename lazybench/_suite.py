@@ -14,6 +14,8 @@ from lazybench import _pythunks as pythunks
 from lazybench._case import DEFAULT_SPIN, Case, floor_benchmark_name
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.1, 1.0)
+FRACTION_SWEEP: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+                                     0.1, 0.2, 0.5, 1.0)
 DEFAULT_N = 1 << 15                      # 256 KiB of int64, 64 pages
 FLOOR_INNER_LOOPS = 1000
 FAULT_AROUND: tuple[int, ...] = (4, 16)  # besides 1, on a sequential scan
@@ -80,6 +82,14 @@ PROFILES: dict[str, Profile] = {
                      min_time=0.01, warm_twins=False,
                      fault_around_twins=False, python_plan=(),
                      floor_processes=8),
+    # The touched-fraction sweep (when does laziness pay, issue "sweeps"):
+    # the default array, the hash generator in order and at random, the
+    # touched fraction from 0.1 % to 100 % in 1-2-5 steps; no twin, no
+    # Python-level case.
+    "fraction": Profile("fraction", ("hash",), ("seq", "random"),
+                        FRACTION_SWEEP, DEFAULT_N, processes=1, values=3,
+                        warmups=1, min_time=0.01, warm_twins=False,
+                        fault_around_twins=False, python_plan=()),
 }
 
 
