@@ -817,8 +817,7 @@ int lb_variant_signal(int v)
 
 int lb_variant_fault_driven(int v)
 {
-    return (v >= 0 && v < NVARIANTS) &&
-           (variants[v]->signo != 0 || variants[v]->install != NULL);
+    return (v >= 0 && v < NVARIANTS) && lb_ops_fault_driven(variants[v]);
 }
 
 int lb_variant_single_steps(int v)

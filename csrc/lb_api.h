@@ -246,7 +246,6 @@ enum lb_phase {
 typedef struct lb_hist lb_hist;
 lb_hist *lb_hist_new(void);                 /* NULL: out of memory */
 void lb_hist_free(lb_hist *h);
-void lb_hist_clear(lb_hist *h);
 void lb_hist_add(lb_hist *h, uint64_t v);
 uint64_t lb_hist_count(const lb_hist *h);
 uint64_t lb_hist_min(const lb_hist *h);     /* 0 when empty */
@@ -291,9 +290,6 @@ const lb_hist *lb_profile_hist(const lb_profile *p, int phase);
 void lb_profile_counts_read(const lb_profile *p, lb_profile_counts *out);
 /* 1 while a profiled run is in progress (the fault path stamps). */
 int lb_profiling(void);
-/* The stamp the profile takes, for calibration: TSC ticks (x86-64), or
- * CLOCK_MONOTONIC nanoseconds elsewhere. */
-uint64_t lb_stamp_now(void);
 
 /* perf_event_open software counters of this process, its threads
  * included (perf_events.c).  `event`: PERF_COUNT_SW_* (context-switches

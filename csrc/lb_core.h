@@ -84,6 +84,13 @@ struct lb_variant_ops {
     void (*forked)(lb_array *a);
 };
 
+/* Faults drive the variant: a signal, or a handler thread installing
+ * pages (userfaultfd events). */
+static inline int lb_ops_fault_driven(const struct lb_variant_ops *ops)
+{
+    return ops->signo != 0 || ops->install != NULL;
+}
+
 struct lb_counters_atomic {
     uint64_t faults;
     uint64_t pages_materialised;
@@ -320,7 +327,7 @@ static inline int lb_prof_active(void)
  * switch is on and the caller is the thread whose fault is stamped. */
 /* A signal handler of the core entered at stamp t (0: switch off) and
  * left; returns 1 if this entry belongs to the profiled thread. */
-int lb_prof_enter(uint64_t t, int signo);
+int lb_prof_enter(uint64_t t);
 void lb_prof_leave(int handled);
 /* The single step's trap handler ran from t to now. */
 void lb_prof_step(uint64_t t);

@@ -18,7 +18,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct lb_prof_state lb_prof;
 
@@ -66,11 +65,6 @@ lb_hist *lb_hist_new(void)
 void lb_hist_free(lb_hist *h)
 {
     free(h);
-}
-
-void lb_hist_clear(lb_hist *h)
-{
-    memset(h, 0, sizeof *h);
 }
 
 void lb_hist_add(lb_hist *h, uint64_t v)
@@ -141,7 +135,7 @@ static int mine(void)
     return __atomic_load_n(&lb_prof.owner, __ATOMIC_ACQUIRE) == &me;
 }
 
-int lb_prof_enter(uint64_t t, int signo)
+int lb_prof_enter(uint64_t t)
 {
     if (!t || lb_prof.thread != &me)
         return 0;
@@ -152,7 +146,6 @@ int lb_prof_enter(uint64_t t, int signo)
         lb_prof.st[LB_ST_ENTRY] = t;
         __atomic_store_n(&lb_prof.owner, &me, __ATOMIC_RELEASE);
     }
-    (void)signo;
     return 1;
 }
 
@@ -260,11 +253,6 @@ int lb_profiling(void)
     return __atomic_load_n(&lb_prof.on, __ATOMIC_RELAXED);
 }
 
-uint64_t lb_stamp_now(void)
-{
-    return lb_stamp();
-}
-
 void lb_prof_arm(uintptr_t addr)
 {
     if (dirty) {
@@ -277,13 +265,10 @@ void lb_prof_arm(uintptr_t addr)
     __atomic_store_n(&lb_prof.armed, addr, __ATOMIC_SEQ_CST);
 }
 
-/* Phase from stamp a to stamp b into histogram k; 0 when b < a. */
-static int add_phase(lb_profile *p, int k, uint64_t a, uint64_t b)
+/* Phase from stamp a to stamp b (not earlier: checked) into histogram k. */
+static void add_phase(lb_profile *p, int k, uint64_t a, uint64_t b)
 {
-    if (b < a)
-        return 0;
     lb_hist_add(p->h[k], b - a);
-    return 1;
 }
 
 void lb_prof_access(uint64_t t0, uint64_t t1)
@@ -390,7 +375,7 @@ int lb_profile_run(lb_array *a, const lb_workload *w, int64_t loops,
     ts->err[0] = 0;
     if (lb_check(a))
         return LB_ESTATE;
-    if (a->ops->signo == 0 && a->ops->install == NULL) {
+    if (!lb_ops_fault_driven(a->ops)) {
         lb_set_error(a->ops->name, " is not driven by faults: there is no "
                                    "fault to profile");
         return LB_EINVAL;
@@ -409,17 +394,13 @@ int lb_profile_run(lb_array *a, const lb_workload *w, int64_t loops,
     current = p;
     other_thread = a->ops->signo == 0;
     dirty = 1;
-    uint64_t signals = 0, traps = 0, syscalls = 0;
     __atomic_store_n(&lb_prof.on, 1, __ATOMIC_SEQ_CST);
     struct prof_ctx ctx = {.w = w, .loops = loops, .p = p, .out = out};
     int rc = lb_guarded(a, body_profile, &ctx);
     __atomic_store_n(&lb_prof.on, 0, __ATOMIC_SEQ_CST);
-    signals = lb_prof.signals;
-    traps = lb_prof.traps;
-    syscalls = __atomic_load_n(&lb_prof.syscalls, __ATOMIC_RELAXED);
-    p->c.signals += signals;
-    p->c.traps += traps;
-    p->c.syscalls += syscalls;
+    p->c.signals += lb_prof.signals;
+    p->c.traps += lb_prof.traps;
+    p->c.syscalls += __atomic_load_n(&lb_prof.syscalls, __ATOMIC_RELAXED);
     memset(&lb_prof, 0, sizeof lb_prof);
     current = NULL;
     __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);

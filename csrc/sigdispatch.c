@@ -366,7 +366,7 @@ static void lb_sig_handler(int signo, siginfo_t *si, void *uc)
             : pin(signo, si->si_addr, &old);
         if (r) {
             lb_array *a = __atomic_load_n(&r->a, __ATOMIC_ACQUIRE);
-            int prof = t_in ? lb_prof_enter(t_in, signo) : 0;
+            int prof = t_in ? lb_prof_enter(t_in) : 0;
             int rc = a && nesting_fits(uc) ? r->fn(a, si->si_addr, uc)
                                            : LB_FAULT_NOT_OURS;
             if (prof)

@@ -37,3 +37,23 @@ def number(value: object, fmt: str = SIG) -> str:
 def render(table: pd.DataFrame, fmt: str = SIG) -> pd.DataFrame:
     """The table with every cell as the string it is printed as."""
     return table.map(lambda v: number(v, fmt)).astype(str)
+
+
+def right_aligned(table: pd.DataFrame) -> list[bool]:
+    """Which columns are right-aligned: the numbers."""
+    return [pd.api.types.is_numeric_dtype(table[c]) and
+            not pd.api.types.is_bool_dtype(table[c]) for c in table.columns]
+
+
+def plain_table(table: pd.DataFrame, fmt: str = SIG) -> str:
+    """The table for a terminal: columns two spaces apart, numbers
+    right-aligned, text left."""
+    cells = [list(map(str, table.columns))] + \
+        render(table, fmt).values.tolist()
+    widths = [max(len(row[k]) for row in cells)
+              for k in range(len(table.columns))]
+    right = right_aligned(table)
+    return "\n".join(
+        "  ".join(c.rjust(w) if r else c.ljust(w)
+                  for c, w, r in zip(row, widths, right)).rstrip()
+        for row in cells)

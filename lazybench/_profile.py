@@ -141,7 +141,6 @@ class Profiled:
     events: dict[str, switches.EventStatus]
     model: switches.Model
 
-
     @property
     def over_round_trip(self) -> float | None:
         """The case's uninstrumented cost per fault as a multiple of the
@@ -238,10 +237,20 @@ def measure_floors(variant: str, repeats: int = FULL.floor_repeats
     return out
 
 
-def _faults_of(arr: core.LazyArray, run: Any) -> int:
+def _faults_of(arr: core.LazyArray, run: Callable[[], Any]) -> int:
+    """The faults `run()` took on `arr`."""
     before = arr.counters().faults
     run()
     return arr.counters().faults - before
+
+
+def _bench(arr: core.LazyArray, workload: str, fraction: float, seed: int,
+           loops: int) -> tuple[int, int]:
+    """`loops` uninstrumented passes (reset before each): their workload
+    ns, and the faults they took."""
+    before = arr.counters().faults
+    ns = arr.bench(workload, fraction, seed, loops).elapsed_ns
+    return ns, arr.counters().faults - before
 
 
 def profile(variant: str, generator: str = "hash", workload: str = "seq",
@@ -257,7 +266,7 @@ def profile(variant: str, generator: str = "hash", workload: str = "seq",
     account = switches.Account()
     plain_ns = plain_faults = 0
     trip_plain: list[float] = []        # ns per fault, one per round
-    trip_profiled: list[float] = []
+    trip_profiled: list[float] = []     # mean ticks per fault, likewise
     with switches.PerfCounters() as perf:
         try:
             made = core.LazyArray(variant, n, generator, spin=spin,
@@ -266,25 +275,20 @@ def profile(variant: str, generator: str = "hash", workload: str = "seq",
             raise ProfileError(f"{variant} cannot run this case: {exc}") \
                 from None
         with made as arr:
-            per_pass = max(1, _faults_of(
-                arr, lambda: arr.bench(workload, fraction, seed, 1)))
+            per_pass = max(1, _bench(arr, workload, fraction, seed, 1)[1])
             loops = max(1, math.ceil(min_faults / per_pass))
-            trip_pass = max(1, _faults_of(
-                arr, lambda: arr.bench("strided", 1.0, seed, 1)))
+            trip_pass = max(1, _bench(arr, "strided", 1.0, seed, 1)[1])
             trip_loops = max(1, math.ceil(min_faults / 4 / trip_pass))
-            res: list[core.RunResult] = []
             for k in range(max(rounds, effort.trip_rounds)):
                 if k < rounds:
                     # the case as the suite times it, with the process's
                     # switch accounting around it
-                    res.clear()
                     s0 = switches.Snapshot.take(perf)
-                    got = _faults_of(arr, lambda: res.append(
-                        arr.bench(workload, fraction, seed, loops)))
+                    ns, got = _bench(arr, workload, fraction, seed, loops)
                     s1 = switches.Snapshot.take(perf)
                     account.add(s0, s1, got)
                     plain_faults += got
-                    plain_ns += res[0].elapsed_ns
+                    plain_ns += ns
                     # the case profiled, and the core's own counts
                     c0 = prof.counts()
                     got = _faults_of(arr, lambda: prof.run(
@@ -294,16 +298,13 @@ def profile(variant: str, generator: str = "hash", workload: str = "seq",
                                      c1["traps"] - c0["traps"],
                                      c1["syscalls"] - c0["syscalls"])
                 # the round trip, both ways, a fresh profile each time
-                res.clear()
-                got = _faults_of(arr, lambda: res.append(
-                    arr.bench("strided", 1.0, seed, trip_loops)))
+                ns, got = _bench(arr, "strided", 1.0, seed, trip_loops)
                 trip = _CProfile()
                 trip.run(arr, "strided", 1.0, seed, trip_loops)
                 total = trip.histogram(TOTAL)
-                if got and total.count:
-                    trip_plain.append(res[0].elapsed_ns / got)
-                    trip_profiled.append((total.mean or 0.0) * 1e9 /
-                                         (before_hz or 1e9))
+                if got and total.mean:
+                    trip_plain.append(ns / got)
+                    trip_profiled.append(total.mean)
         events = perf.status
     cal = Calibration(before_hz, core.tsc_hz())
     per_ns = 1e9 / cal.hz
@@ -321,7 +322,6 @@ def profile(variant: str, generator: str = "hash", workload: str = "seq",
     if not plain_faults or not trip_plain or not hists[TOTAL].count:
         raise ProfileError(f"{variant}: the case took no fault to profile "
                            f"({workload}, {fraction:.0%} touched)")
-    scale = (before_hz or 1e9) / cal.hz     # to the final calibration
     return Profiled(
         variant=variant, generator=generator, workload=workload,
         fraction=fraction, n=n, calibration=cal, phases=tuple(stats),
@@ -329,9 +329,9 @@ def profile(variant: str, generator: str = "hash", workload: str = "seq",
         counts=prof.counts(), floors=floors,
         plain_ns_per_fault=plain_ns / plain_faults,
         roundtrip_plain_ns=statistics.median(trip_plain),
-        roundtrip_profiled_ns=statistics.median(trip_profiled) * scale,
+        roundtrip_profiled_ns=statistics.median(trip_profiled) * per_ns,
         overhead=statistics.median(
-            b / a for a, b in zip(trip_plain, trip_profiled)) * scale - 1,
+            b * per_ns / a for a, b in zip(trip_plain, trip_profiled)) - 1,
         trip_rounds=len(trip_plain),
         account=account, events=events, model=switches.model(variant))
 

@@ -5,10 +5,7 @@ frames in _profframes."""
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import shutil
-import tempfile
 import time
 from typing import Any, Sequence
 
@@ -18,7 +15,7 @@ from lazybench import _format as fmt
 from lazybench import _profframes as frames
 from lazybench import _profile as profiling
 from lazybench import _profplots as profplots
-from lazybench._results import atomic_write
+from lazybench._results import RunFolder, atomic_write
 
 PROFILE_JSON = "profile.json"
 FLOORS_CSV = "floors.csv"
@@ -93,14 +90,6 @@ def summary_table(summary: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _plain(table: pd.DataFrame) -> str:
-    import tabulate
-
-    return tabulate.tabulate(fmt.render(table).values.tolist(),
-                             headers=list(table.columns), tablefmt="plain",
-                             disable_numparse=True)
-
-
 def text(record: dict[str, Any]) -> str:
     """What ``profile`` prints for one case."""
     recs = [record]
@@ -113,7 +102,7 @@ def text(record: dict[str, Any]) -> str:
         f"TSC {s['tsc_hz'] / 1e9:.4f} GHz against CLOCK_MONOTONIC "
         f"(drift {_pct(s['tsc_drift'])} over the profile)", "",
         "phases per fault (delivery, resolve, resume), us:",
-        _plain(phase_table(frames.phases_frame(recs)).drop(
+        fmt.plain_table(phase_table(frames.phases_frame(recs)).drop(
             columns=["variant"])), "",
         f"cost: {fmt.sig(s['plain_ns_per_fault'] / 1000)} us per fault "
         f"uninstrumented = {fmt.sig(s['over_round_trip'] or float('nan'))} x "
@@ -129,10 +118,10 @@ def text(record: dict[str, Any]) -> str:
         f"resumed before the copy returned {s['early']}, "
         f"out of order {s['skewed']}", "",
         "floors (same run, us per operation):",
-        _plain(pd.DataFrame({"floor": floors["floor"],
+        fmt.plain_table(pd.DataFrame({"floor": floors["floor"],
                              "us": floors["ns_per_op"] / 1000})), "",
         f"switch accounting per fault ({s['mechanism']}: {s['model_path']}):",
-        _plain(switch_table(frames.switches_frame(recs)).drop(
+        fmt.plain_table(switch_table(frames.switches_frame(recs)).drop(
             columns=["variant"])), "",
         f"model: {fmt.sig(s['model_kernel_entries'])} kernel entries "
         f"({fmt.sig(2 * s['model_kernel_entries'])} user/kernel mode "
@@ -149,16 +138,11 @@ def _pct(x: float | None) -> str:
 def write_folder(record: dict[str, Any], results_dir: pathlib.Path,
                  name: str | None = None) -> pathlib.Path:
     """The profile's folder under `results_dir`: profile.json, the CSVs
-    and both figures, written to a temporary folder renamed at the end."""
-    name = name or (f"profile-{time.strftime('%Y%m%d-%H%M%S')}-"
-                    f"{record['variant']}")
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"invalid profile folder name {name!r}")
-    final = results_dir / name
-    if final.exists():
-        raise ValueError(f"{final} already exists")
-    results_dir.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{name}.", dir=results_dir))
+    and both figures, written as a run folder is (a temporary folder
+    renamed at the end)."""
+    folder = RunFolder(results_dir, name or (
+        f"profile-{time.strftime('%Y%m%d-%H%M%S')}-{record['variant']}"))
+    tmp = folder.path
     try:
         write_tables([record], tmp)
         atomic_write(tmp / PROFILE_JSON,
@@ -168,11 +152,10 @@ def write_folder(record: dict[str, Any], results_dir: pathlib.Path,
         phases = frames.phases_frame([record])
         profplots.write(phases, frames.histograms_frame([record]),
                         record["floors"], tmp, scope([record]))
-        os.rename(tmp, final)
+        return folder.commit()
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        folder.discard()
         raise
-    return final
 
 
 def write_tables(records: Sequence[dict[str, Any]],

@@ -464,6 +464,7 @@ def _phases(fr: Frames) -> Part | None:
                        for name, _ in profplots.MARKED_FLOORS
                        if floor(name) == floor(name))
     skipped = fr.run.meta.get("profiles_skipped") or []
+    phases = profframes.phases_frame(recs)
     return Part(
         f"Every fault-driven variant profiled at "
         f"{recs[0]['generator']} {recs[0]['workload']} "
@@ -491,8 +492,8 @@ def _phases(fr: Frames) -> Part | None:
         "median of the rounds' "
         "profiled/uninstrumented ratios.",
         (profreport.summary_table(profframes.summary_frame(recs)),
-         profreport.phase_means_table(profframes.phases_frame(recs)),
-         profreport.total_percentiles_table(profframes.phases_frame(recs))),
+         profreport.phase_means_table(phases),
+         profreport.total_percentiles_table(phases)),
         after=(f"The bare floors of this run (floors.csv, medians): "
                f"{beside}." + "".join(
                    f"\n- `{r['variant']}` not profiled: {r['reason']}"
@@ -641,30 +642,11 @@ def machine_block(machine: dict[str, Any]) -> list[str]:
         f"{_fact(f, 'lazybench')}, git {rev}", ""]
 
 
-def _right(table: pd.DataFrame) -> list[bool]:
-    """Which columns are right-aligned: the numbers."""
-    return [pd.api.types.is_numeric_dtype(table[c]) and
-            not pd.api.types.is_bool_dtype(table[c]) for c in table.columns]
-
-
 def _markdown_table(table: pd.DataFrame, floatfmt: str) -> str:
     return tabulate.tabulate(
         fmt.render(table, floatfmt).values.tolist(),
         headers=list(table.columns), tablefmt="pipe", disable_numparse=True,
-        colalign=["right" if r else "left" for r in _right(table)])
-
-
-def _plain_table(table: pd.DataFrame, floatfmt: str) -> str:
-    """Columns two spaces apart, numbers right-aligned, text left."""
-    cells = [list(map(str, table.columns))] + \
-        fmt.render(table, floatfmt).values.tolist()
-    widths = [max(len(row[k]) for row in cells)
-              for k in range(len(table.columns))]
-    right = _right(table)
-    return "\n".join(
-        "  ".join(c.rjust(w) if r else c.ljust(w)
-                  for c, w, r in zip(row, widths, right)).rstrip()
-        for row in cells)
+        colalign=["right" if r else "left" for r in fmt.right_aligned(table)])
 
 
 def markdown(fr: Frames, plots: list[pathlib.Path]) -> str:
@@ -730,7 +712,7 @@ def terminal(fr: Frames) -> str:
             if part.terminal_columns:
                 table = table[[c for c in part.terminal_columns
                                if c in table.columns]]
-            out.append(_plain_table(table, part.floatfmt))
+            out.append(fmt.plain_table(table, part.floatfmt))
         if part.after:
             out += ["", _wrap(part.after)]
     return "\n".join(out)
