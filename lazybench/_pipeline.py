@@ -113,8 +113,9 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
             raise core.LazyBenchError(
                 "pyperf workers measured other benchmarks than asked for "
                 f"(missing {missing[:3]}, unexpected {extra[:3]})")
+        driven = set(profiling.fault_driven())
         profiled = [v for v in dict.fromkeys(c.variant for c in plan.cases)
-                    if v in profiling.fault_driven()]
+                    if v in driven]
         log(f"profiling {len(profiled)} fault-driven variants at "
             f"{' '.join(map(str, profiling.RUN_CASE[:2]))} 100 % ...")
         profiles, skipped = _phase(

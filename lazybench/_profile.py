@@ -21,6 +21,7 @@ from lazybench import _histogram as histogram
 from lazybench import _switches as switches
 from lazybench._core import ffi, lib
 from lazybench._errors import check as _check
+from lazybench._suite import DEFAULT_N
 
 PHASES: tuple[str, ...] = ("delivery", "resolve_a", "resolve_b", "resolve_c",
                            "resume", "step", "step_resume", "total")
@@ -254,7 +255,7 @@ def _bench(arr: core.LazyArray, workload: str, fraction: float, seed: int,
 
 
 def profile(variant: str, generator: str = "hash", workload: str = "seq",
-            fraction: float = 1.0, n: int = 1 << 15, seed: int = 1,
+            fraction: float = 1.0, n: int = DEFAULT_N, seed: int = 1,
             spin: int = 100, effort: Effort = FULL) -> Profiled:
     """Profile one case (see the module's docstring)."""
     check_case(variant, generator, workload, fraction, n)
@@ -344,14 +345,12 @@ def profile_run(variants: Sequence[str], n: int,
                 step: Callable[[str], None] | None = None,
                 effort: Effort = FULL
                 ) -> tuple[list[Profiled], list[tuple[str, str]]]:
-    """Profile RUN_CASE for each fault-driven variant of `variants` (in
-    order) on n elements: the profiles, and (variant, reason) for those
-    that could not be."""
+    """Profile RUN_CASE for each of `variants` (fault-driven ones: see
+    fault_driven), in order, on n elements: the profiles, and (variant,
+    reason) for those that could not be."""
     done, skipped = [], []
     generator, workload, fraction = RUN_CASE
     for v in variants:
-        if v not in core.VARIANTS or not core.variant_info(v).fault_driven:
-            continue
         try:
             done.append(profile(v, generator, workload, fraction, n,
                                 effort=effort))
