@@ -856,15 +856,8 @@ int64_t lb_max_spin(void)
     return LB_MAX_SPIN;
 }
 
-int lb_create(int variant, const lb_params *params, lb_array **out)
+int lb_params_check(const lb_params *params)
 {
-    struct lb_tstate *ts = lb_tstate_get();
-    if (!ts)
-        return LB_ENOMEM;
-    ts->err[0] = 0;
-    *out = NULL;
-    if (variant < 0 || variant >= NVARIANTS)
-        return fail_status(LB_EINVAL, "unknown variant", NULL);
     if (params->n < 1 || params->n > LB_MAX_ELEMENTS)
         return fail_status(LB_EINVAL,
                            "n must be between 1 and 2^37 elements", NULL);
@@ -878,6 +871,21 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
         return fail_status(LB_EINVAL,
                            "fault-around must be between 1 and 64 pages",
                            NULL);
+    return LB_OK;
+}
+
+int lb_create(int variant, const lb_params *params, lb_array **out)
+{
+    struct lb_tstate *ts = lb_tstate_get();
+    if (!ts)
+        return LB_ENOMEM;
+    ts->err[0] = 0;
+    *out = NULL;
+    if (variant < 0 || variant >= NVARIANTS)
+        return fail_status(LB_EINVAL, "unknown variant", NULL);
+    int bad = lb_params_check(params);
+    if (bad)
+        return bad;
     if (params->fault_around > 1 && !variants[variant]->has_fault_around)
         return fail_status(LB_EINVAL, variants[variant]->name,
                            " has no fault-around");
@@ -921,6 +929,22 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
     }
     lb_fork_track(a);
     *out = a;
+    return LB_OK;
+}
+
+/* The creation alone is timed: eager computes every element in it; the
+ * release after it is not. */
+int lb_build_ns(int variant, const lb_params *params, int64_t *ns)
+{
+    lb_array *a = NULL;
+    *ns = 0;
+    int64_t t0 = lb_now_ns();
+    int rc = lb_create(variant, params, &a);
+    int64_t t1 = lb_now_ns();
+    if (rc)
+        return rc;
+    lb_release(a);
+    *ns = t1 - t0;
     return LB_OK;
 }
 

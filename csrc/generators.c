@@ -1,17 +1,16 @@
 /* Generators: the thunks' bodies, C functions of the element index. */
 #include "lb_core.h"
 
+/* hash and spin are pure functions of (params, i): lb_gen_hash and
+ * lb_gen_spin (lb_core.h), which lb_expected computes references with. */
 static int64_t gen_hash(const lb_array *a, int64_t i)
 {
-    return (int64_t)lb_mix64((uint64_t)i + a->p.seed * LB_GOLDEN);
+    return lb_gen_hash(&a->p, i);
 }
 
 static int64_t gen_spin(const lb_array *a, int64_t i)
 {
-    uint64_t x = (uint64_t)i ^ a->p.seed;
-    for (int64_t r = 0; r < a->p.spin; r++)
-        x = lb_mix64(x + (uint64_t)r);
-    return (int64_t)x;
+    return lb_gen_spin(&a->p, i);
 }
 
 /* Element i is a function of element i-1: touching element k first forces

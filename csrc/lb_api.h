@@ -34,7 +34,9 @@ enum lb_workload_kind {
     LB_WL_SEQ = 0,          /* elements [0, m) in order */
     LB_WL_RANDOM = 1,       /* m seeded uniform random indices */
     LB_WL_STRIDED = 2,      /* first element of pages [0, m) */
-    LB_WL_COUNT = 3
+    LB_WL_RANDOM_PAGES = 3, /* first element of m seeded uniform random
+                               pages (with replacement) */
+    LB_WL_COUNT = 4
 };
 
 enum lb_status {
@@ -188,6 +190,35 @@ int lb_workload_footprint(const lb_array *a, const lb_workload *w,
  * negative enum lb_status. */
 int64_t lb_workload_indices(const lb_workload *w, int64_t n, int64_t *out,
                             int64_t cap);
+
+/* Several threads.  `threads` (1..64) new threads run the workload
+ * together.  disjoint 0 ("same"): each runs the whole workload over the
+ * whole array.  disjoint 1: the array's P pages are split into `threads`
+ * contiguous slices, slice t = pages [t*P/T, (t+1)*P/T) (elements clipped
+ * to n), and thread t runs the workload over its slice as over an array
+ * of that many elements (index 0: the slice's first element; fraction,
+ * kind and seed the same).  A slice of no page is LB_EINVAL.
+ * `loops` times: reset (untimed, skipped where reset changes nothing),
+ * then the threads, created beforehand and waiting, are released at once;
+ * a loop's time runs from their release to the last one's end.  out: the
+ * sum of the threads' checksums of the last loop, the reads of one loop
+ * (all threads), the summed loop times.  A thread's failure is the
+ * status, with its message. */
+int lb_bench_threads(lb_array *a, const lb_workload *w, int threads,
+                     int disjoint, int64_t loops, lb_result *out);
+/* Distinct pages and reads (all threads) of one such loop. */
+int lb_threads_footprint(const lb_array *a, const lb_workload *w,
+                         int threads, int disjoint, int64_t *pages,
+                         int64_t *accesses);
+/* The checksum lb_run (threads 1) or lb_bench_threads would return,
+ * computed from the generator over the workload's index stream, without
+ * an array: hash and spin only (recurrence is LB_EUNAVAIL). */
+int lb_expected(const lb_params *p, const lb_workload *w, int threads,
+                int disjoint, uint64_t *checksum);
+/* Nanoseconds (CLOCK_MONOTONIC) lb_create takes to build one array
+ * (eager computes every element there); the array is then released,
+ * untimed.  The status of lb_create. */
+int lb_build_ns(int variant, const lb_params *p, int64_t *ns);
 
 /* Floors, measured in the same run as the variants (floors.c): the
  * bare costs a variant's fault path is made of.  Floor k's name and

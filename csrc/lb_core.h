@@ -202,6 +202,10 @@ int64_t lb_read(lb_array *a, int64_t j);
 
 /* Generators (generators.c). */
 int64_t lb_generate(lb_array *a, int64_t i);
+/* The pure generators: element i as a function of the parameters alone
+ * (the arrays' and lb_expected's one definition).  Defined below. */
+static inline int64_t lb_gen_hash(const lb_params *p, int64_t i);
+static inline int64_t lb_gen_spin(const lb_params *p, int64_t i);
 int lb_generate_range(const lb_array *a, int64_t lo, int64_t hi,
                       int64_t *buf);
 /* splitmix64's increment (2^64 over the golden ratio): the random
@@ -220,6 +224,23 @@ static inline uint64_t lb_mix64(uint64_t x)
     x ^= x >> 31;
     return x;
 }
+
+static inline int64_t lb_gen_hash(const lb_params *p, int64_t i)
+{
+    return (int64_t)lb_mix64((uint64_t)i + p->seed * LB_GOLDEN);
+}
+
+static inline int64_t lb_gen_spin(const lb_params *p, int64_t i)
+{
+    uint64_t x = (uint64_t)i ^ p->seed;
+    for (int64_t r = 0; r < p->spin; r++)
+        x = lb_mix64(x + (uint64_t)r);
+    return (int64_t)x;
+}
+
+/* LB_OK if lb_create would accept these parameters (n, generator, spin,
+ * fault-around ranges), else LB_EINVAL with the message set (core.c). */
+int lb_params_check(const lb_params *p);
 
 /* Run body(a, ctx) on this thread's alternate signal stack with an unwind
  * point; a is NULL for work that needs no array (floors).  Every public
