@@ -28,12 +28,36 @@ class Case:
     warm: bool = False      # time a second pass over evaluated elements
     fault_around: int = 1   # pages one fault materialises
     level: str = "c"        # a key of LEVEL_PREFIX
+    # A sweep's case (see lazybench._sweeps): the sweep's name ("" for the
+    # plain grid of a suite), and the faulting threads: 1, or several
+    # reading the same elements (`disjoint` false) or each its own slice.
+    sweep: str = ""
+    threads: int = 1
+    disjoint: bool = False
+
+    @property
+    def generator_label(self) -> str:
+        """The generator, with its rounds when they are not the default's
+        (the cost sweep's spin2000)."""
+        if self.generator == "spin" and self.spin != DEFAULT_SPIN:
+            return f"spin{self.spin}"
+        return self.generator
+
+    @property
+    def placement(self) -> str:
+        return "disjoint" if self.disjoint else "same"
 
     @property
     def name(self) -> str:
-        name = (f"{self.variant}/{self.generator}/{self.workload}/"
+        name = (f"{self.variant}/{self.generator_label}/{self.workload}/"
                 f"{format_fraction(self.fraction)}")
         name = LEVEL_PREFIX[self.level] + name
+        if self.sweep:
+            name = f"{self.sweep}/{name}"
+        if self.sweep == "size":
+            name += f"/{format_bytes(self.n * 8)}"
+        if self.sweep == "threads":
+            name += f"/t{self.threads}-{self.placement}"
         if self.fault_around > 1:
             name += f"/fa{self.fault_around}"
         return name + "/warm" if self.warm else name
@@ -53,6 +77,15 @@ def floor_benchmark_name(name: str) -> str:
 
 def format_fraction(fraction: float) -> str:
     return f"{fraction * 100:g}%"
+
+
+def format_bytes(size: int) -> str:
+    """'64GiB', '1MiB', '768KiB', '100B': the largest binary unit that
+    divides `size`, else bytes."""
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift}{unit}"
+    return f"{size}B"
 
 
 class Subject(Protocol):

@@ -102,6 +102,16 @@ available variant, hash only, seq and random, {f_count} touched fractions
 from {f_first} to {f_last} in 1-2-5 steps, on {f.n} elements ({f_pages} pages); no
 twin, no Python-level case; every floor; pyperf as for the default suite.
 
+The sweeps (when does laziness pay; README, "The sweeps"), which only
+--variants narrows: --suite cost, generator cost per element from hash to
+spin 20000 (about 100 us) x 7 touched fractions from 0.1 % to 100 %, random
+access, on arrays that shrink as the cost grows; it gives the break-even
+against eager (build plus one pass) and feeds `lazybench advise`.  --suite
+size, arrays from 1 MiB to 64 GiB, 0.1 % of the pages touched at random, on
+the page-based variants and eager (where it fits).  --suite threads, 1 to
+the CPUs faulting threads on the same elements or on disjoint slices.
+--suite full: the fraction grid and all three sweeps, 3 workers per case.
+
 pyperf runs {d.processes} worker process per benchmark (quick: {q.processes} per case,
 {q_floor} per floor), each timing {d.values} values (quick: {q.values}) after {d.warmups}
 warm-up, a value lasting at least {d_ms:g} ms (quick: {q_ms:g} ms).
@@ -289,6 +299,28 @@ def _build_parser() -> _Parser:
                       help="profile folder name (default: "
                            "profile-<date>-<time>-<variant>)")
 
+    adv = sub.add_parser(
+        "advise", allow_abbrev=False,
+        help="the cheapest mechanism here for a touched fraction, a "
+             "generator cost and an access pattern",
+        description="Print the cheapest mechanism on this machine for "
+                    "--touched, --cost and --pattern, and by how much "
+                    "(total cost of one array: build plus one pass).  It "
+                    "interpolates the newest stored run under --results-dir "
+                    "whose cost sweep (--suite cost or full) holds the "
+                    "point, or measures the point itself (a few seconds) "
+                    "when none does.")
+    adv.add_argument("--touched", required=True, metavar="PCT",
+                     help="touched percentage, e.g. 5%%")
+    adv.add_argument("--cost", required=True, metavar="TIME",
+                     help="generator cost per element, e.g. 2us, 500ns")
+    adv.add_argument("--pattern", default="random", metavar="WORKLOAD",
+                     help="access pattern: a workload "
+                          f"({', '.join(core.WORKLOADS)}; default random)")
+    adv.add_argument("--results-dir", type=pathlib.Path,
+                     default=pathlib.Path("results"), metavar="DIR",
+                     help="where stored runs are (default: ./results)")
+
     sub.add_parser("list", help="variants (with availability), generators, "
                                 "workloads and floors")
     return parser
@@ -304,7 +336,8 @@ def _split_worker_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _normalise(argv: list[str]) -> list[str]:
-    commands = {"run", "report", "compare", "history", "profile", "list"}
+    commands = {"run", "report", "compare", "history", "profile", "advise",
+                "list"}
     if not argv or (argv[0] not in commands and argv[0] not in
                     ("-h", "--help", "--version")):
         return ["run", *argv]
@@ -383,6 +416,17 @@ def cmd_profile(args: argparse.Namespace) -> int:
     print()
     print(f"profile: {folder}/ (phases.csv, phase_histograms.csv, "
           "switches.csv, phases.png, latency_cdf.png)")
+    return 0
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from lazybench import _advise as advise
+
+    try:
+        print(advise.advise(args.results_dir, args.touched, args.cost,
+                            args.pattern))
+    except advise.AdviceError as exc:
+        raise UsageError(str(exc)) from None
     return 0
 
 
@@ -472,6 +516,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_history(args)
         if args.command == "profile":
             return cmd_profile(args)
+        if args.command == "advise":
+            return cmd_advise(args)
         return cmd_run(args, ours, pyperf_argv)
     except UsageError as exc:
         print(f"lazybench: error: {exc}", file=sys.stderr)

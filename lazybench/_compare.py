@@ -236,7 +236,6 @@ class Side:
 
         frames = Frames.of(run)
         cases = frames.cases.copy()
-        cases["name"] = [rec["name"] for rec in run.meta["cases"]]
         cases["generator_calls_per_access"] = \
             cases.generator_calls / cases.accesses.clip(lower=1)
         keys = [tuple(_plain(row[k]) for k in KEY)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from lazybench import _array as core
-from lazybench._case import floor_benchmark_name
+from lazybench._case import DEFAULT_SPIN, floor_benchmark_name
 from lazybench._results import RunData
 
 
@@ -105,8 +105,14 @@ def cases_frame(run: RunData, floors: pd.DataFrame) -> pd.DataFrame:
               else rec["rusage"])
         pages = max(rec["touched_pages"], 1)
         ns = s["time_s"] * 1e9
+        mem = rec.get("memory", {})
+        build_ns = float(rec["build_ns"])
         rows.append({
+            "name": rec["name"], "sweep": case.get("sweep", ""),
             "variant": case["variant"], "generator": case["generator"],
+            "spin": int(case.get("spin", DEFAULT_SPIN)),
+            "threads": int(case.get("threads", 1)),
+            "placement": "disjoint" if case.get("disjoint") else "same",
             "workload": case["workload"], "fraction": case["fraction"],
             "warm": warm, "level": case.get("level", "c"),
             "fault_around": int(case.get("fault_around", 1)),
@@ -134,7 +140,17 @@ def cases_frame(run: RunData, floors: pd.DataFrame) -> pd.DataFrame:
                 ru["nvcsw"] / c["faults"] if c["faults"] else float("nan"),
             "invol_ctx_per_fault":
                 ru["nivcsw"] / c["faults"] if c["faults"] else float("nan"),
-            "build_ms": rec["build_ns"] / 1e6,
+            "build_ms": build_ns / 1e6,
+            "build_ns": build_ns,
+            # what the user pays: building the array plus one pass
+            "total_ns": build_ns + ns,
+            "evicted_pages": c.get("evicted_pages", 0),
+            "tlb_shootdowns": rec.get("tlb_shootdowns", -1),
+            "peak_rss_bytes": mem.get("peak_rss", -1),
+            "rss_growth_bytes":
+                mem["rss_after"] - mem["rss_before"]
+                if mem.get("rss_before", -1) >= 0 <= mem.get("rss_after", -1)
+                else -1,
             "page_over_sigsegv_floor":
                 ns / pages / floor("sigsegv-roundtrip"),
             "page_over_mprotect_floor":
@@ -155,8 +171,11 @@ def cases_frame(run: RunData, floors: pd.DataFrame) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return df
+    grid = df.sweep == ""
     for base in base_variants():
-        df[ratio_column(base)] = _ratio_to(df, base)
+        df[ratio_column(base)] = float("nan")
+        if grid.any():
+            df.loc[grid, ratio_column(base)] = _ratio_to(df[grid], base)
     return df
 
 
@@ -177,12 +196,25 @@ class Frames:
     terminal summary all read these."""
     run: RunData
     floors: pd.DataFrame
-    cases: pd.DataFrame
+    cases: pd.DataFrame      # the suite's grid (what most sections read)
+    sweeps: pd.DataFrame     # the sweeps' cases (lazybench._sweeps)
 
     @classmethod
     def of(cls, run: RunData) -> "Frames":
         floors = floors_frame(run)
-        return cls(run, floors, cases_frame(run, floors))
+        df = cases_frame(run, floors)
+        if df.empty:
+            return cls(run, floors, df, df)
+        grid = df.sweep == ""
+        return cls(run, floors, df[grid].reset_index(drop=True),
+                   df[~grid].reset_index(drop=True))
+
+    @property
+    def all_cases(self) -> pd.DataFrame:
+        """Every case, as results.csv holds them: the grid, then the
+        sweeps."""
+        return pd.concat([self.cases, self.sweeps], ignore_index=True) \
+            if not self.sweeps.empty else self.cases
 
     def floor(self, name: str) -> float:
         return floor_lookup(self.floors)(name)

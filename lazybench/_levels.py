@@ -21,18 +21,32 @@ class _CSubject:
         self.arr = core.LazyArray(case.variant, case.n, case.generator,
                                   case.spin, case.seed, case.fault_around)
         self.build_ns = time.perf_counter_ns() - t0
-        fp = self.arr.footprint(case.workload, case.fraction, case.seed)
+        self.threaded = case.sweep == "threads"
+        if self.threaded:
+            fp = self.arr.threads_footprint(case.workload, case.fraction,
+                                            case.seed, case.threads,
+                                            case.disjoint)
+        else:
+            fp = self.arr.footprint(case.workload, case.fraction, case.seed)
         self.accesses, self.touched_pages = fp.accesses, fp.pages
         self.pass_ns = 0
 
     def run_pass(self) -> int:
         c = self.case
-        result = self.arr.run(c.workload, c.fraction, c.seed)
+        if self.threaded:       # on a fresh array: the threads reset it
+            result = self.arr.bench_threads(c.workload, c.fraction, c.seed,
+                                            c.threads, c.disjoint, 1)
+        else:
+            result = self.arr.run(c.workload, c.fraction, c.seed)
         self.pass_ns = result.elapsed_ns    # the core's clock, as in time()
         return result.checksum
 
     def time(self, loops: int) -> int:
         c = self.case
+        if self.threaded:
+            return self.arr.bench_threads(c.workload, c.fraction, c.seed,
+                                          c.threads, c.disjoint,
+                                          loops).elapsed_ns
         return self.arr.bench(c.workload, c.fraction, c.seed, loops,
                               reset=not c.warm).elapsed_ns
 

@@ -80,6 +80,8 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
     try:
         for u in plan.unavailable:
             log(f"variant {u.variant} unavailable: {u.reason}")
+        for k in plan.skipped:
+            log(f"case {k.name} skipped: {k.reason}")
         started = time.monotonic()
         log(f"verifying {len(plan.cases)} cases against eager ...")
         records = _phase(progress, "verifying", len(plan.cases),
@@ -114,10 +116,12 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
                 "pyperf workers measured other benchmarks than asked for "
                 f"(missing {missing[:3]}, unexpected {extra[:3]})")
         driven = set(profiling.fault_driven())
+        # the sweeps' own suites time no grid case to set a profile beside
         profiled = [v for v in dict.fromkeys(c.variant for c in plan.cases)
-                    if v in driven]
-        log(f"profiling {len(profiled)} fault-driven variants at "
-            f"{' '.join(map(str, profiling.RUN_CASE[:2]))} 100 % ...")
+                    if v in driven] if profile.grid else []
+        if profiled:
+            log(f"profiling {len(profiled)} fault-driven variants at "
+                f"{' '.join(map(str, profiling.RUN_CASE[:2]))} 100 % ...")
         profiles, skipped = _phase(
             progress, "profiling", len(profiled),
             lambda step: profiling.profile_run(
@@ -135,6 +139,7 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
             "floors": {f: core.FLOORS[f] for f in plan.floors},
             "cases": records,
             "unavailable": [dataclasses.asdict(u) for u in plan.unavailable],
+            "skipped": [dataclasses.asdict(k) for k in plan.skipped],
             "profiles": [profframes.record(p) for p in profiles],
             "profiles_skipped": [{"variant": v, "reason": r}
                                  for v, r in skipped],

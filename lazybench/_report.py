@@ -722,10 +722,12 @@ def write_report(run: RunData) -> tuple[Frames, list[pathlib.Path]]:
     """(Re)write the CSVs, plots and Markdown report of a run folder;
     returns the frames they were made from and the files written."""
     from lazybench import _plots as plotting
+    from lazybench import _sweepplots as sweepplots
 
     fr = Frames.of(run)
     folder = run.folder
-    atomic_write(folder / CSV_FILE, fr.cases.to_csv(index=False).encode())
+    atomic_write(folder / CSV_FILE,
+                 fr.all_cases.to_csv(index=False).encode())
     atomic_write(folder / FLOORS_CSV_FILE,
                  fr.floors.to_csv(index=False).encode())
     atomic_write(folder / PER_PAGE_CSV_FILE,
@@ -740,8 +742,17 @@ def write_report(run: RunData) -> tuple[Frames, list[pathlib.Path]]:
             profframes.phases_frame(recs), profframes.histograms_frame(recs),
             {f: floor_lookup(fr.floors)(f) for f, _ in profplots.MARKED_FLOORS},
             folder / plotting.PLOTS_DIR, profreport.scope(recs))
+    be, cheap, levels = sweepreport.frames(fr)
+    sweep_csvs = sweepreport.write_tables(fr, folder)
+    pngs += sweepplots.write(fr.sweeps, be, cheap, levels,
+                             folder / plotting.PLOTS_DIR,
+                             fr.run.meta.get("skipped", []))
     rel = [p.relative_to(folder) for p in pngs]
     atomic_write(folder / REPORT_FILE, markdown(fr, rel).encode())
     return fr, [folder / CSV_FILE, folder / FLOORS_CSV_FILE,
                 folder / PER_PAGE_CSV_FILE, folder / COUNTERS_CSV_FILE,
-                *profile_csvs, folder / REPORT_FILE, *pngs]
+                *profile_csvs, *sweep_csvs, folder / REPORT_FILE, *pngs]
+
+
+# the sweeps' sections follow the ones above
+from lazybench import _sweepreport as sweepreport  # noqa: E402

@@ -22,23 +22,28 @@ NUMBER = (int, float)
 COUNTERS: Spec = {**{key: int for key in (
     "faults", "pages_materialised", "elements_materialised",
     "generator_calls", "max_nesting")},
-    **{f"{key}?": int for key in ("decodes", "decode_hits", "decode_misses")}}
+    **{f"{key}?": int for key in ("decodes", "decode_hits", "decode_misses",
+                                  "evicted_pages")}}
 
 # Everything of a case record that the report reads.
 RECORD: Spec = {
     "name": str,
     "case": {"variant": str, "generator": str, "workload": str,
              "fraction": NUMBER, "n": int, "warm?": bool, "level?": str,
-             "fault_around?": int},
+             "fault_around?": int, "spin?": int, "sweep?": str,
+             "threads?": int, "disjoint?": bool},
     "accesses": int, "touched_pages": int, "build_ns": NUMBER,
     "counters": COUNTERS, "second_pass": COUNTERS,
     "rusage": {"minflt": int, "nvcsw": int, "nivcsw": int},
+    "memory?": {"rss_before": int, "rss_after": int, "peak_rss": int},
+    "tlb_shootdowns?": int,
 }
 
 RUN: Spec = {
     "format": int, "name": str, "profile": str, "created": str,
     "machine": dict, "floors?": dict, "cases": [RECORD],
     "unavailable?": [{"variant": str, "reason": str}],
+    "skipped?": [{"name": str, "variant": str, "reason": str}],
 }
 
 

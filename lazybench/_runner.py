@@ -57,7 +57,11 @@ def case_metadata(case: Case) -> dict[str, str | int | float]:
             "lazybench_n": case.n,
             "lazybench_warm": int(case.warm),
             "lazybench_fault_around": case.fault_around,
-            "lazybench_level": case.level}
+            "lazybench_level": case.level,
+            "lazybench_spin": case.spin,
+            "lazybench_sweep": case.sweep or "grid",
+            "lazybench_threads": case.threads,
+            "lazybench_disjoint": int(case.disjoint)}
 
 
 def bench_all(runner: pyperf.Runner, plan: Plan,

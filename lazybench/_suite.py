@@ -11,7 +11,9 @@ from typing import Any, Sequence
 from lazybench import _array as core
 from lazybench import _pylevel as pylevel
 from lazybench import _pythunks as pythunks
-from lazybench._case import DEFAULT_SPIN, Case, floor_benchmark_name
+from lazybench import _sweeps as sweeps
+from lazybench._case import (DEFAULT_SPIN, Case, floor_benchmark_name,
+                             format_fraction)
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.1, 1.0)
 FRACTION_SWEEP: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
@@ -53,12 +55,19 @@ class Profile:
     # pyperf workers per floor (0: `processes`).  Every normalised figure
     # of a run divides by its floors, so their noise is every case's.
     floor_processes: int = 0
+    # The grid above (generators x workloads x fractions); and the sweeps
+    # (lazybench._sweeps) whose cases follow it.
+    grid: bool = True
+    sweeps: tuple[str, ...] = ()
 
     def processes_for(self, floor: bool) -> int:
         """pyperf workers per benchmark: a floor's or a case's."""
         return (self.floor_processes or self.processes) if floor \
             else self.processes
 
+
+# The default suite's workloads (random-pages is the size sweep's).
+GRID_WORKLOADS: tuple[str, ...] = ("seq", "random", "strided")
 
 DEFAULT_PYTHON_PLAN: tuple[tuple[str, str, float], ...] = (
     *(("hash", w, f) for w in ("seq", "random") for f in FRACTIONS),
@@ -67,7 +76,7 @@ DEFAULT_PYTHON_PLAN: tuple[tuple[str, str, float], ...] = (
 )
 
 PROFILES: dict[str, Profile] = {
-    "default": Profile("default", core.GENERATORS, core.WORKLOADS, FRACTIONS,
+    "default": Profile("default", core.GENERATORS, GRID_WORKLOADS, FRACTIONS,
                        DEFAULT_N, processes=1, values=3, warmups=1,
                        min_time=0.01, python_plan=DEFAULT_PYTHON_PLAN),
     # Every C variant on the hash generator, in order and at random, 1 %
@@ -90,6 +99,18 @@ PROFILES: dict[str, Profile] = {
                         FRACTION_SWEEP, DEFAULT_N, processes=1, values=3,
                         warmups=1, min_time=0.01, warm_twins=False,
                         fault_around_twins=False, python_plan=()),
+    # The sweeps of lazybench._sweeps, one suite each, and all four (with
+    # the fraction grid) in the full suite, with three workers per case.
+    **{name: Profile(name, ("hash",), ("seq",), (1.0,), DEFAULT_N,
+                     processes=1, values=3, warmups=1, min_time=0.01,
+                     warm_twins=False, fault_around_twins=False,
+                     python_plan=(), grid=False, sweeps=(name,))
+       for name in sweeps.SWEEPS},
+    "full": Profile("full", ("hash",), ("seq", "random"), FRACTION_SWEEP,
+                    DEFAULT_N, processes=3, values=3, warmups=1,
+                    min_time=0.01, warm_twins=False,
+                    fault_around_twins=False, python_plan=(),
+                    sweeps=tuple(sweeps.SWEEPS)),
 }
 
 
@@ -196,6 +217,8 @@ class Plan:
     cases: tuple[Case, ...]
     floors: tuple[str, ...]
     unavailable: tuple[core.Availability, ...] = ()
+    # cases a sweep has but this machine cannot hold (eager at 64 GiB)
+    skipped: tuple[sweeps.Skipped, ...] = ()
     # pyperf's loops per benchmark, in benchmark_names() order; 0 lets
     # pyperf calibrate them (a worker process more).  Empty until
     # with_loops(): pyperf then calibrates every benchmark.
@@ -237,6 +260,7 @@ class Plan:
             "cases": [c.to_dict() for c in self.cases],
             "floors": list(self.floors),
             "unavailable": [dataclasses.asdict(u) for u in self.unavailable],
+            "skipped": [dataclasses.asdict(k) for k in self.skipped],
             "loops": self.benchmark_loops() if self.loops else {},
         })
 
@@ -248,11 +272,14 @@ class Plan:
                     "per_element_generators"):
             prof[key] = tuple(prof[key])
         prof["python_plan"] = tuple(tuple(p) for p in prof["python_plan"])
+        prof["sweeps"] = tuple(prof.get("sweeps", ()))
         made = cls(Profile(**prof),
                    tuple(Case.from_dict(c) for c in data["cases"]),
                    tuple(data["floors"]),
                    tuple(core.Availability(**u)
-                         for u in data["unavailable"]))
+                         for u in data["unavailable"]),
+                   tuple(sweeps.Skipped(**k)
+                         for k in data.get("skipped", ())))
         loops = data.get("loops") or {}
         if loops:
             made = dataclasses.replace(made, loops=tuple(
@@ -280,16 +307,29 @@ def _known(names: tuple[str, ...] | None, known: tuple[str, ...],
 
 
 def check_size(n: int) -> None:
-    """Refuse sizes that cannot work before anything runs."""
+    """Refuse sizes the core cannot take before anything runs."""
     if n > core.MAX_ELEMENTS:
         raise ValueError(f"--elements {n} is above the core's limit of "
                          f"{core.MAX_ELEMENTS}")
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    need = 8 * n * 3          # the eager reference, the case, the worker's
-    if need > memory // 2:
-        raise ValueError(f"--elements {n} needs about {need / 2**30:.1f} GiB "
-                         f"at once; this machine has "
-                         f"{memory / 2**30:.1f} GiB")
+
+
+def check_fits(cases: Sequence[Case]) -> None:
+    """Refuse a grid whose cases this machine cannot hold: at most half
+    its memory resident, the array's own before any access (see
+    lazybench._sweeps.fits) plus the pages the workload touches."""
+    have = sweeps.memory_bytes()
+    for case in cases:
+        why = sweeps.fits(case.variant, case.n)
+        touched = min(8 * case.n, int(case.fraction * case.n) * 4096
+                      + 4096)
+        if not why and sweeps.resident_at_build(case.variant, case.n) \
+                + touched > have // 2:
+            why = (f"does not fit: touching {format_fraction(case.fraction)}"
+                   f" of {case.n} elements needs about "
+                   f"{touched / 2**30:.1f} GiB; this machine has "
+                   f"{have / 2**30:.1f} GiB")
+        if why:
+            raise ValueError(f"--elements {case.n}: {case.name} {why}")
 
 
 def plan(profile: Profile | str = "default",
@@ -315,6 +355,14 @@ def plan(profile: Profile | str = "default",
         or profile.workloads
     fractions = sel.fractions or profile.fractions
     n = sel.n or profile.n
+    if not profile.grid:
+        given = [opt for opt, v in (("--generators", sel.generators),
+                                    ("--workloads", sel.workloads),
+                                    ("--touched", sel.fractions),
+                                    ("--elements", sel.n)) if v is not None]
+        if given:
+            raise ValueError(f"the {profile.name} suite sets its own cases; "
+                             f"{given[0]} does not apply (--variants does)")
     chosen, unavailable = [], []
     for a in core.all_availability():
         if variants is not None and a.variant not in variants:
@@ -322,9 +370,14 @@ def plan(profile: Profile | str = "default",
         (chosen if a.available else unavailable).append(a)
     check_size(n)
     names = tuple(a.variant for a in chosen)
-    cases = build_cases(names, generators, workloads, fractions, n, sel.spin,
-                        profile.per_element_generators,
-                        profile.warm_twins, profile.fault_around_twins)
+    cases: list[Case] = []
+    if profile.grid:
+        cases = build_cases(names, generators, workloads, fractions, n,
+                            sel.spin, profile.per_element_generators,
+                            profile.warm_twins, profile.fault_around_twins)
+        check_fits(cases)
+    swept, skipped = sweeps.sweep_cases(profile.sweeps, names)
+    cases += swept
     if sel.python:
         kinds = tuple(k for k in pythunks.KINDS
                       if variants is None or k in variants)
@@ -340,4 +393,8 @@ def plan(profile: Profile | str = "default",
                          "suite matches the selection on the variants "
                          "available here")
     floors = tuple(f for f in core.FLOORS if core.floor_available(f))
-    return Plan(profile, tuple(cases), floors, tuple(unavailable))
+    names_seen = [c.name for c in cases]
+    if len(set(names_seen)) != len(names_seen):
+        raise AssertionError("two cases of one plan share a name")
+    return Plan(profile, tuple(cases), floors, tuple(unavailable),
+                tuple(skipped))

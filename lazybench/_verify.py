@@ -47,20 +47,55 @@ def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
     return {k[3:]: after[k] - before[k] for k in before}
 
 
+# Build times: the median of this many builds, fewer for long ones.
+BUILD_SAMPLES = 5
+BUILD_LONG_NS = 200_000_000
+
+
 class References:
-    """Eager arrays shared by all cases of one generator and size."""
+    """Each case's expected checksum: computed straight from the generator
+    for the elements the workload reads (no array, so any size works), or
+    for the recurrence generator, whose elements depend on the chain
+    before them, read from eager arrays shared by all cases of one size.
+    Also each array's build time, measured once per array shape."""
 
     def __init__(self) -> None:
         self._arrays: dict[tuple[str, int, int, int], core.LazyArray] = {}
+        self._builds: dict[tuple[str, str, int, int, int, int], int] = {}
 
     def checksum(self, case: Case) -> int:
+        if case.generator != "recurrence":
+            return core.expected_checksum(
+                case.n, case.generator, case.workload, case.fraction,
+                case.spin, case.seed, case.threads, case.disjoint)
+        if case.threads > 1 and case.disjoint:
+            raise ValueError(f"{case.name}: the recurrence generator has no "
+                             "reference for disjoint threads")
         key = (case.generator, case.n, case.spin, case.seed)
         arr = self._arrays.get(key)
         if arr is None:
             arr = core.LazyArray("eager", case.n, case.generator, case.spin,
                                  case.seed)
             self._arrays[key] = arr
-        return arr.run(case.workload, case.fraction, case.seed).checksum
+        one = arr.run(case.workload, case.fraction, case.seed).checksum
+        return one * case.threads % (1 << 64)
+
+    def build_ns(self, case: Case) -> int:
+        """The median time of creating the case's array (eager computing
+        every element), over up to BUILD_SAMPLES builds in this process."""
+        key = (case.variant, case.generator, case.n, case.spin, case.seed,
+               case.fault_around)
+        if key not in self._builds:
+            samples = [core.build_ns(case.variant, case.n, case.generator,
+                                     case.spin, case.seed, case.fault_around)]
+            count = BUILD_SAMPLES if samples[0] < BUILD_LONG_NS else 3 \
+                if samples[0] < 5 * BUILD_LONG_NS else 1
+            samples += [core.build_ns(case.variant, case.n, case.generator,
+                                      case.spin, case.seed,
+                                      case.fault_around)
+                        for _ in range(count - 1)]
+            self._builds[key] = sorted(samples)[len(samples) // 2]
+        return self._builds[key]
 
     def release(self) -> None:
         for arr in self._arrays.values():
@@ -68,13 +103,55 @@ class References:
         self._arrays.clear()
 
 
+def _status_kib(field: str) -> int:
+    """A VmRSS-like field of /proc/self/status in bytes, or -1."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return -1
+
+
+def _reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (clear_refs 5); False if refused."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def tlb_shootdowns() -> int:
+    """TLB shootdown interrupts so far, all CPUs (the machine's, not only
+    this process's); -1 where /proc/interrupts has no TLB line."""
+    try:
+        with open("/proc/interrupts") as f:
+            for line in f:
+                if line.strip().startswith("TLB:"):
+                    return sum(int(x) for x in line.split()[1:]
+                               if x.isdigit())
+    except OSError:
+        pass
+    return -1
+
+
 def _passes(case: Case, subject: Subject, expected: int) -> dict[str, Any]:
     """A first pass on the fresh array (with its counters and rusage) and
     a second over the evaluated one, both checked against `expected`."""
     subject.clear_counters()
+    peak_known = _reset_peak_rss()
+    rss_before = _status_kib("VmRSS")
+    tlb_before = tlb_shootdowns()
     before = _rusage()
     first = subject.run_pass()
     ru = _delta(before, _rusage())
+    tlb_after = tlb_shootdowns()
+    memory = {"rss_before": rss_before, "rss_after": _status_kib("VmRSS"),
+              "peak_rss": _status_kib("VmHWM") if peak_known else -1}
     first_ns = subject.pass_ns
     counters = subject.counters()
     subject.clear_counters()
@@ -86,7 +163,9 @@ def _passes(case: Case, subject: Subject, expected: int) -> dict[str, Any]:
                 f"{case.name}: {label} pass checksum {got:#x} differs from "
                 f"eager's {expected:#x}")
     return {"checksum": first, "verified": True, "counters": counters,
-            "second_pass": warm, "rusage": ru,
+            "second_pass": warm, "rusage": ru, "memory": memory,
+            "tlb_shootdowns": (tlb_after - tlb_before
+                               if tlb_before >= 0 <= tlb_after else -1),
             "pass_ns": {"first": first_ns, "second": subject.pass_ns}}
 
 
@@ -114,7 +193,9 @@ def verify_case(case: Case, refs: References,
     try:
         record: dict[str, Any] = {
             "name": case.name, "case": case.to_dict(),
-            "build_ns": subject.build_ns, "accesses": subject.accesses,
+            "build_ns": (refs.build_ns(case) if case.level == "c"
+                         else subject.build_ns),
+            "accesses": subject.accesses,
             "touched_pages": subject.touched_pages}
         record.update(_passes(case, subject, expected))
         if min_time is not None:

@@ -1,14 +1,16 @@
 """The sweep suites: named suites of one dimension each (issue: when does
-laziness pay).  The touched-fraction sweep so far."""
+laziness pay): their plans, and small runs of them."""
 from __future__ import annotations
 
 import math
 import pathlib
 
 import pandas as pd
+import pytest
 
 from lazybench import _array as core
 from lazybench import _suite as suite
+from lazybench import _sweeps as sweeps
 
 from conftest import run_cli
 
@@ -43,3 +45,76 @@ def test_fraction_sweep_runs(tmp_path: pathlib.Path) -> None:
         got = sorted(df[df.variant == v].fraction)
         assert got == list(suite.PROFILES["fraction"].fractions), v
     assert (tmp_path / "f" / "plots" / "time_per_element_hash.png").exists()
+
+
+def available() -> list[str]:
+    return [v for v in core.VARIANTS if core.availability(v).available]
+
+
+def test_cost_sweep_plan() -> None:
+    plan = suite.plan("cost")
+    levels = sorted({(c.generator, c.spin) for c in plan.cases},
+                    key=lambda gs: (gs[0] != "hash", gs[1]))
+    assert levels[0][0] == "hash" and len(levels) == len(sweeps.COST_LEVELS)
+    spins = [s for g, s in levels if g == "spin"]
+    # decades of spin rounds, up to about 100 us (about 4.5 ns a round)
+    assert all(b == 10 * a for a, b in zip(spins, spins[1:]))
+    assert spins[-1] * 4.5 >= 50_000
+    fr = sorted({c.fraction for c in plan.cases})
+    assert fr[0] == 0.001 and fr[-1] == 1.0 and len(fr) >= 6
+    assert all(2.5 <= b / a <= 3.5 for a, b in zip(fr, fr[1:]))
+    # the array shrinks as the generator's cost grows, never below 8 pages
+    by_spin = {c.spin: c.n for c in plan.cases if c.generator == "spin"}
+    ns = [by_spin[s] for s in spins]
+    assert ns == sorted(ns, reverse=True) and ns[0] > ns[-1]
+    assert min(ns) >= 8 * core.PAGE_ELEMENTS
+    assert all(c.n % core.PAGE_ELEMENTS == 0 for c in plan.cases)
+    # eager in every cell, as the break-even's reference
+    cells = {(c.spin, c.generator, c.fraction) for c in plan.cases}
+    assert cells == {(c.spin, c.generator, c.fraction) for c in plan.cases
+                     if c.variant == "eager"}
+    assert {c.sweep for c in plan.cases} == {"cost"}
+
+
+def test_size_sweep_plan_reports_what_does_not_fit() -> None:
+    plan = suite.plan("size")
+    sizes = sorted({c.n * 8 for c in plan.cases})
+    assert sizes[0] == 1 << 20 and sizes[-1] == 1 << 36
+    assert 1 << 36 > sweeps.memory_bytes()          # beyond this machine
+    assert {c.workload for c in plan.cases} == {"random-pages"}
+    for c in plan.cases:
+        info = core.variant_info(c.variant)
+        assert c.variant == "eager" or (info.granule > 1 and
+                                        info.fault_driven), c.name
+    eager = [k for k in plan.skipped if k.variant == "eager"]
+    assert [k.name for k in eager] == [
+        "size/eager/hash/random-pages/0.1%/64GiB"]
+    assert eager[0].reason.startswith("does not fit")
+
+
+def test_threads_sweep_plan() -> None:
+    plan = suite.plan("threads")
+    counts = sweeps.thread_counts()
+    assert counts[0] == 1 and counts[-1] >= 1
+    assert not {"uffd-thread-same", "uffd-thread-other"} & {c.variant for c in plan.cases}
+    for v in set(available()) - sweeps.THREADS_EXCLUDED:
+        mine = [c for c in plan.cases if c.variant == v]
+        assert {c.threads for c in mine} == set(counts), v
+        if len(counts) > 1:
+            assert {c.disjoint for c in mine if c.threads > 1} == \
+                {False, True}
+
+
+def test_sweep_suites_refuse_grid_options() -> None:
+    for name in ("cost", "size", "threads"):
+        with pytest.raises(ValueError, match="does not apply"):
+            suite.plan(name, suite.Selection(fractions=(0.5,)))
+    full = suite.plan("full")
+    assert {c.sweep for c in full.cases} == {"", "cost", "size", "threads"}
+
+
+def test_case_names_of_sweeps() -> None:
+    names = [c.name for c in suite.plan("full").cases]
+    assert len(names) == len(set(names))
+    assert "cost/eager/spin20000/random/0.1%" in names
+    assert "size/sigsegv-mprotect/hash/random-pages/0.1%/64GiB" in names
