@@ -79,6 +79,8 @@ typedef struct lb_counters {
     uint64_t decodes;               /* instructions decoded (redirect) */
     uint64_t decode_hits;           /* decode cache hits */
     uint64_t decode_misses;         /* decode cache misses */
+    uint64_t evicted_pages;         /* pages closed again to stay within
+                                       the mapping budget (mprotect) */
 } lb_counters;
 
 /* Variants. */
