@@ -22,7 +22,8 @@ NUMBER = (int, float)
 COUNTERS: Spec = {**{key: int for key in (
     "faults", "pages_materialised", "elements_materialised",
     "generator_calls", "max_nesting")},
-    **{f"{key}?": int for key in ("decodes", "decode_hits", "decode_misses")}}
+    **{f"{key}?": int for key in ("decodes", "decode_hits", "decode_misses",
+                                  "evicted_pages")}}
 
 # Everything of a case record that the report reads.
 RECORD: Spec = {
