@@ -1069,6 +1069,8 @@ void lb_counters_read(const lb_array *ca, lb_counters *out)
     out->decode_hits = __atomic_load_n(&a->c.decode_hits, __ATOMIC_RELAXED);
     out->decode_misses =
         __atomic_load_n(&a->c.decode_misses, __ATOMIC_RELAXED);
+    out->evicted_pages =
+        __atomic_load_n(&a->c.evicted_pages, __ATOMIC_RELAXED);
     lb_array_put(a);
 }
 

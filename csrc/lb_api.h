@@ -79,6 +79,8 @@ typedef struct lb_counters {
     uint64_t decodes;               /* instructions decoded (redirect) */
     uint64_t decode_hits;           /* decode cache hits */
     uint64_t decode_misses;         /* decode cache misses */
+    uint64_t evicted_pages;         /* pages closed again to stay within
+                                       the mapping budget (mprotect) */
 } lb_counters;
 
 /* Variants. */
@@ -203,7 +205,11 @@ int64_t lb_workload_indices(const lb_workload *w, int64_t n, int64_t *out,
  * a loop's time runs from their release to the last one's end.  out: the
  * sum of the threads' checksums of the last loop, the reads of one loop
  * (all threads), the summed loop times.  A thread's failure is the
- * status, with its message. */
+ * status, with its message.  Every variant runs so: each thread takes
+ * its own faults (its own signal stack, decoder and single step), except
+ * in the uffd-thread variants, whose one handler thread resolves every
+ * thread's faults in turn; those that pin their caller (same, other) pin
+ * every thread to the same CPU. */
 int lb_bench_threads(lb_array *a, const lb_workload *w, int threads,
                      int disjoint, int64_t loops, lb_result *out);
 /* Distinct pages and reads (all threads) of one such loop. */

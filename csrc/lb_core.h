@@ -100,6 +100,7 @@ struct lb_counters_atomic {
     uint64_t decodes;
     uint64_t decode_hits;
     uint64_t decode_misses;
+    uint64_t evicted_pages;
 };
 
 struct lb_array {

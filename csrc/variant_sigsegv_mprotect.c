@@ -19,9 +19,38 @@
  * whole process.  Each array counts the mappings its region is split into
  * (opening run [p, last] changes it by [page p-1 closed] + [page last+1
  * closed] - [p-1 open] - [last+1 open], a page outside the region being
- * neither), and the process keeps the total of its live arrays.  An
- * opening that would take the total past the budget fails with a clear
- * error before its mprotect, never with ENOMEM half-way.  The budget is
+ * neither), and the process keeps the total of its live arrays.
+ *
+ * Eviction.  An opening that would take the total past the budget first
+ * closes the array's oldest opened runs again, so a large sparse array
+ * keeps working: each array keeps a FIFO ring of the runs it opened
+ * (allocated at create, as many entries as the process may have mappings
+ * or the array pages; a full ring forgets its oldest entry), and the
+ * opening takes runs from its head, looking at up to EVICT_SCAN entries,
+ * until it fits.  A run is closed only when that lowers the count: the
+ * open run around the entry (of at most EVICT_MAX_RUN pages; pages opened
+ * side by side merged into it), all its pages ready, bounded by closed
+ * pages or the region's ends, at least one of them closed.  Closing it,
+ * under the lock: mprotect PROT_NONE, then the hole punched in the memfd,
+ * then its state words back to lazy and its open bytes to 0, and the
+ * counts lowered; the evicted_pages counter adds its pages.  A thread that
+ * faults on such a page between the mprotect and the state change sees
+ * it ready, returns and faults again until it is lazy, then computes it
+ * again like any lazy page (a re-fault, counted as a fault): hash and spin
+ * are functions of the index, and recurrence recomputes the chain through
+ * nested faults (longer chains when the pages before were evicted too),
+ * so the values read stay right.  Only when no run of this array can be
+ * closed (the rest of the budget held by other arrays or the process,
+ * runs merged into long ones, or runs still being published by other
+ * threads) does the opening fail with a clear error before its mprotect,
+ * never with ENOMEM half-way.
+ *
+ * lb_force on such an array opens the pages not ready in ascending order:
+ * each opening extends the open run before it, so it needs at most one
+ * more mapping, and evictions it causes close only isolated runs ahead of
+ * it, which it then opens again.  Once it returns (with no other thread
+ * reading the array meanwhile) every page is computed and open, the
+ * region is one mapping, and reads fault no more.  The budget is
  * vm.max_map_count, less the mappings the process had besides these
  * regions when its first array was created, less a margin for what it
  * maps later (threads, other arrays, the allocator).  Which pages are
@@ -43,6 +72,15 @@
 #include <unistd.h>
 
 #define MAP_MARGIN 4096
+/* Ring entries one opening may look at to find runs to evict. */
+#define EVICT_SCAN 1024
+/* Longest open run (pages) eviction closes as one: longer ones cost a
+ * single mapping for many pages, not worth closing. */
+#define EVICT_MAX_RUN 128
+
+struct run {
+    int64_t first, last;
+};
 
 struct mprot {
     int fd;
@@ -50,6 +88,11 @@ struct mprot {
     uint8_t *open;          /* 1 per page mprotect'ed readable (the lock) */
     int64_t maps;           /* kernel mappings the region is split into */
     int lock;               /* held while a run is opened (see above) */
+    /* The runs opened, oldest first (under the lock): a ring allocated
+     * at create, so the handler allocates nothing.  Full, it forgets its
+     * oldest entry for the new one. */
+    struct run *ring;
+    int64_t ring_cap, ring_head, ring_len;
 };
 
 static int64_t maps_total;          /* of all live arrays, process-wide */
@@ -115,9 +158,102 @@ static void budget_error(int64_t page)
     append(msg, sizeof msg, &k, " memory mappings (vm.max_map_count is ");
     append_num(msg, sizeof msg, &k, __atomic_load_n(&maps_limit,
                                                     __ATOMIC_RELAXED));
-    append(msg, sizeof msg, &k, "); reset or release sigsegv-mprotect "
-                                "arrays, or touch fewer scattered pages");
+    append(msg, sizeof msg, &k, ") and no opened run of this array can "
+                                "be closed to make room; reset or release "
+                                "sigsegv-mprotect arrays, or touch fewer "
+                                "scattered pages");
     lb_set_error(msg, NULL);
+}
+
+/* Ring of opened runs, all under the array's lock. */
+static void ring_push(struct mprot *m, int64_t first, int64_t last)
+{
+    if (!m->ring_cap)
+        return;
+    if (m->ring_len == m->ring_cap) {
+        m->ring_head = (m->ring_head + 1) % m->ring_cap;
+        m->ring_len--;
+    }
+    struct run *r = &m->ring[(m->ring_head + m->ring_len) % m->ring_cap];
+    r->first = first;
+    r->last = last;
+    m->ring_len++;
+}
+
+static struct run ring_pop(struct mprot *m)
+{
+    struct run r = m->ring[m->ring_head];
+    m->ring_head = (m->ring_head + 1) % m->ring_cap;
+    m->ring_len--;
+    return r;
+}
+
+/* Is page p open and published (its state word ready)? */
+static int open_ready(const lb_array *a, const struct mprot *m, int64_t p)
+{
+    return m->open[p] &&
+           __atomic_load_n(&a->state[p], __ATOMIC_ACQUIRE) == LB_PAGE_READY;
+}
+
+/* Close the oldest opened run whose closing lowers the mapping count:
+ * the open run around a ring entry (runs opened side by side merge into
+ * one), every page of it ready, with a closed page or the region's end
+ * on both sides and a closed page on one at least.  Entries no longer
+ * open (closed with an earlier run) or inside a longer open run are
+ * forgotten; a run still being published (opened, its state words not
+ * ready yet) goes back to the end of the ring.  At most *budget entries
+ * are looked at.  Closing: PROT_NONE first, then the hole in the memfd,
+ * then the state words back to lazy, so a thread that faults on it in
+ * between sees it ready, returns, and faults again until it is lazy,
+ * then computes it again.  1 if a run was closed.  Under the lock;
+ * async-signal-safe. */
+static int evict_one(lb_array *a, struct mprot *m, int64_t *budget)
+{
+    while (m->ring_len > 0 && *budget > 0) {
+        --*budget;
+        struct run r = ring_pop(m);
+        if (!m->open[r.first])
+            continue;                           /* closed already */
+        int64_t first = r.first, last = r.first;
+        int busy = 0, longer = 0;
+        while (first > 0 && m->open[first - 1] && !longer) {
+            first--;
+            longer = last - first + 1 > EVICT_MAX_RUN;
+        }
+        while (last + 1 < a->npages && m->open[last + 1] && !longer) {
+            last++;
+            longer = last - first + 1 > EVICT_MAX_RUN;
+        }
+        if (longer)
+            continue;
+        for (int64_t p = first; p <= last && !busy; p++)
+            busy = !open_ready(a, m, p);
+        if (busy) {
+            ring_push(m, r.first, r.last);      /* being published */
+            continue;
+        }
+        int64_t fewer = neighbour(a, m, first - 1) +
+                        neighbour(a, m, last + 1);
+        if (fewer <= 0)
+            continue;       /* the whole region: closing saves nothing */
+        size_t len = (size_t)(last - first + 1) * lb_page_size;
+        lb_prof_syscalls(2);                    /* mprotect, fallocate */
+        if (mprotect(m->view + first * lb_page_size, len, PROT_NONE)) {
+            ring_push(m, r.first, r.last);
+            return 0;
+        }
+        /* Its memory goes back; should the punch fail, the next fill
+         * overwrites the old values with the same ones. */
+        fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)(first * (int64_t)lb_page_size), (off_t)len);
+        memset(m->open + first, 0, (size_t)(last - first + 1));
+        lb_set_states(a, first, last, LB_PAGE_LAZY);
+        __atomic_store_n(&m->maps, m->maps - fewer, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&maps_total, fewer, __ATOMIC_SEQ_CST);
+        lb_count(&a->c.evicted_pages, (uint64_t)(last - first + 1));
+        return 1;
+    }
+    return 0;
 }
 
 /* Install step (lb_fill_pages): pages [page, last], computed into buf,
@@ -136,11 +272,18 @@ static int mprot_install(lb_array *a, int64_t page, int64_t last,
         return LB_ESYS;
     }
     spin_lock(&m->lock);
-    int64_t delta = neighbour(a, m, page - 1) + neighbour(a, m, last + 1);
-    if (delta > 0 && !reserve(delta)) {
-        spin_unlock(&m->lock);
-        budget_error(page);
-        return LB_ELAZY;
+    int64_t scan = EVICT_SCAN;
+    int64_t delta;
+    for (;;) {
+        /* again after every eviction: it may have closed a neighbour */
+        delta = neighbour(a, m, page - 1) + neighbour(a, m, last + 1);
+        if (delta <= 0 || reserve(delta))
+            break;
+        if (!evict_one(a, m, &scan)) {
+            spin_unlock(&m->lock);
+            budget_error(page);
+            return LB_ELAZY;
+        }
     }
     if (mprotect(m->view + page * lb_page_size, len, PROT_READ)) {
         int err = errno;
@@ -154,6 +297,7 @@ static int mprot_install(lb_array *a, int64_t page, int64_t last,
         return LB_ESYS;
     }
     memset(m->open + page, 1, (size_t)(last - page + 1));
+    ring_push(m, page, last);
     __atomic_store_n(&m->maps, m->maps + delta, __ATOMIC_RELAXED);
     if (delta < 0)
         __atomic_add_fetch(&maps_total, delta, __ATOMIC_SEQ_CST);
@@ -246,6 +390,7 @@ static void mprot_unmap(lb_array *a, struct mprot *m)
     if (m->fd >= 0)
         close(m->fd);
     free(m->open);
+    free(m->ring);
     free(m);
 }
 
@@ -257,8 +402,12 @@ static int mprot_create(lb_array *a)
         return LB_ENOMEM;
     m->fd = -1;
     m->open = calloc((size_t)a->npages, 1);
+    /* As many runs as the process may hold mappings (or pages). */
+    int64_t limit = __atomic_load_n(&maps_limit, __ATOMIC_RELAXED);
+    m->ring_cap = a->npages < limit ? a->npages : limit;
+    m->ring = calloc((size_t)m->ring_cap, sizeof *m->ring);
     m->fd = memfd_create("lazybench-mprotect", MFD_CLOEXEC);
-    if (!m->open || m->fd < 0 || ftruncate(m->fd, (off_t)a->bytes)) {
+    if (!m->open || !m->ring || m->fd < 0 || ftruncate(m->fd, (off_t)a->bytes)) {
         lb_set_error("sigsegv-mprotect: cannot create the backing memfd: ",
                      strerror(errno));
         mprot_unmap(a, m);
@@ -297,6 +446,7 @@ static int mprot_reset(lb_array *a)
     }
     memset(a->state, LB_PAGE_LAZY, (size_t)a->npages);
     memset(m->open, 0, (size_t)a->npages);
+    m->ring_head = m->ring_len = 0;
     __atomic_add_fetch(&maps_total, 1 - m->maps, __ATOMIC_SEQ_CST);
     __atomic_store_n(&m->maps, 1, __ATOMIC_RELAXED);
     spin_unlock(&m->lock);

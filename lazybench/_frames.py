@@ -133,6 +133,8 @@ def cases_frame(run: RunData, floors: pd.DataFrame) -> pd.DataFrame:
             "decodes": c.get("decodes", 0),
             "decode_hits": c.get("decode_hits", 0),
             "decode_misses": c.get("decode_misses", 0),
+            # absent from runs recorded before the counter existed
+            "evicted_pages": c.get("evicted_pages", 0),
             "minor_faults": ru["minflt"],
             "vol_ctx_switches": ru["nvcsw"],
             "invol_ctx_switches": ru["nivcsw"],

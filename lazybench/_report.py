@@ -405,7 +405,7 @@ COUNTER_COLUMNS = [
     "variant", "generator", "workload", "fraction", "warm", "fault_around",
     "faults", "pages_materialised", "elements_materialised",
     "generator_calls", "decodes", "decode_hits", "decode_misses",
-    "minor_faults", "vol_ctx_switches", "invol_ctx_switches",
+    "evicted_pages", "minor_faults", "vol_ctx_switches", "invol_ctx_switches",
     "vol_ctx_per_fault", "invol_ctx_per_fault", "build_ms"]
 
 

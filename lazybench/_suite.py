@@ -66,7 +66,8 @@ class Profile:
             else self.processes
 
 
-# The default suite's workloads (random-pages is the size sweep's).
+# The default suite's workloads, those its stored baseline was run with
+# (random-pages, the size sweep's, is not among them).
 GRID_WORKLOADS: tuple[str, ...] = ("seq", "random", "strided")
 
 DEFAULT_PYTHON_PLAN: tuple[tuple[str, str, float], ...] = (

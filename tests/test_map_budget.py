@@ -1,6 +1,7 @@
 """sigsegv-mprotect's mapping budget: the kernel mappings its regions are
-split into are accounted across all live arrays of the process, exactly,
-and an opening that would pass the budget fails with a clear error before
+split into are accounted across all live arrays of the process, exactly;
+an opening that would pass the budget evicts the array's oldest isolated
+runs, and when there is none to evict fails with a clear error before
 any mprotect could fail with ENOMEM; large sparsely touched arrays work."""
 from __future__ import annotations
 
@@ -47,6 +48,21 @@ def _total() -> int:
     return int(out[1])
 
 
+def _fill_budget(filler: core.LazyArray) -> None:
+    """Open isolated pages of `filler` (two mappings each) until all but at
+    most one mapping of the budget is taken, so that an opening in the
+    middle of an array with no run to evict cannot fit.  (Creating an array
+    takes its one mapping outside the budget: create them all first.)"""
+    out = ffi.new("int64_t[4]")
+    page = 2
+    while True:
+        lib.lb_mappings(ffi.NULL, out, out + 1, out + 2, out + 3)
+        if out[2] - out[1] < 2:
+            return
+        filler[page * core.PAGE_ELEMENTS]
+        page += 2
+
+
 def _maps_in(arr: core.LazyArray) -> int:
     """Lines of /proc/self/maps inside the array's region."""
     start = int(ffi.cast("uintptr_t", lib.lb_view_address(arr._owner.ptr)))
@@ -90,23 +106,26 @@ def test_concurrent_openers_never_undercount() -> None:
 def test_budget_spans_all_live_arrays() -> None:
     """Four arrays of 40,000 pages, each opened at about every other page:
     each array alone is far inside vm.max_map_count, together they are
-    not.  The opening that would pass the budget fails with a clear error,
-    and every array stays usable."""
+    not.  The later ones stay within the budget by evicting their own
+    oldest isolated runs; an array with nothing to evict fails with a
+    clear error, and every array stays usable."""
     gc.collect()
     before = _total()
-    arrays = [core.LazyArray(VARIANT, N) for _ in range(4)]
+    # four to run, one to fill the budget, one to fail
+    arrays = [core.LazyArray(VARIANT, N) for _ in range(6)]
     try:
-        failed = None
-        for k, arr in enumerate(arrays):
-            try:
-                got = arr.run("random", HALF, seed=10 + k).checksum
-            except core.LazyEvaluationError as exc:
-                failed = k
-                assert re.search(BUDGET_ERROR, str(exc)), exc
-                assert "\n" not in str(exc)
-                break
+        for k, arr in enumerate(arrays[:4]):
+            got = arr.run("random", HALF, seed=10 + k).checksum
             assert got == _random_checksum(N, HALF, 10 + k)
-        assert failed is not None and failed >= 2
+            assert arr.mappings().total <= arr.mappings().budget
+        assert arrays[0].counters().evicted_pages == 0
+        assert arrays[3].counters().evicted_pages > 0
+        _fill_budget(arrays[4])
+        failed = 5
+        with pytest.raises(core.LazyEvaluationError) as info:
+            arrays[failed][N // 2]
+        assert re.search(BUDGET_ERROR, str(info.value)), info.value
+        assert "\n" not in str(info.value)
         m = arrays[0].mappings()
         assert m.total <= m.budget
         ours = sum(a.mappings().array for a in arrays)
@@ -144,7 +163,17 @@ def test_budget_error_through_a_view_is_clear() -> None:
             f"keep = [core.LazyArray({VARIANT!r}, {N}) for _ in range(3)]\n"
             "for k, a in enumerate(keep):\n"
             "    a.run('random', half, seed=k)\n"
-            f"arr = core.LazyArray({VARIANT!r}, {N})\n"
+            # the rest of the budget held too, so the view's array has
+            # nothing of its own to evict (see _fill_budget)
+            "from lazybench._core import ffi, lib\n"
+            "out = ffi.new('int64_t[4]')\n"
+            f"fill, arr = (core.LazyArray({VARIANT!r}, {N}) for _ in "
+            "range(2))\n"
+            "page = 2\n"
+            "while lib.lb_mappings(ffi.NULL, out, out + 1, out + 2, out + 3)"
+            " or out[2] - out[1] >= 2:\n"
+            f"    fill[page * {core.PAGE_ELEMENTS}]\n"
+            "    page += 2\n"
             "v = arr.view()\n"
             f"print(sum(v[i] for i in range(0, {N}, 2 * {core.PAGE_ELEMENTS}"
             ")))\n")
