@@ -146,7 +146,6 @@ def cases_frame(run: RunData, floors: pd.DataFrame) -> pd.DataFrame:
             "build_ns": build_ns,
             # what the user pays: building the array plus one pass
             "total_ns": build_ns + ns,
-            "evicted_pages": c.get("evicted_pages", 0),
             "tlb_shootdowns": rec.get("tlb_shootdowns", -1),
             "peak_rss_bytes": mem.get("peak_rss", -1),
             "rss_growth_bytes":

@@ -119,29 +119,39 @@ def threads_figure(df: pd.DataFrame) -> plt.Figure:
     (bottom) against faulting threads, a panel per placement."""
     style = plots.styles(df.variant)
     placements = ["same", "disjoint"]
-    fig, axes = plt.subplots(2, 2, figsize=(11.5, 7.6), sharex=True,
+    fig, axes = plt.subplots(3, 2, figsize=(11.5, 10.5), sharex=True,
                              layout="constrained")
     one = df[df.threads == 1]
+    counts = sorted(set(df.threads))
     for col, placement in enumerate(placements):
         sub = pd.concat([one, df[(df.threads > 1) &
                                  (df.placement == placement)]])
         for variant in plots._order(sub):
             line = sub[sub.variant == variant].sort_values("threads")
+            kw = style[variant].kwargs()
             axes[0][col].plot(line.threads, line.ns_per_touched_page,
-                              label=variant, **style[variant].kwargs())
+                              label=variant, **kw)
             rate = line.faults / (line.time_s * line.threads)
-            axes[1][col].plot(line.threads, rate, label=variant,
-                              **style[variant].kwargs())
+            axes[1][col].plot(line.threads, rate, label=variant, **kw)
+            base = line[line.threads == 1].time_s
+            if len(base):
+                axes[2][col].plot(line.threads,
+                                  float(base.iloc[0]) / line.time_s,
+                                  label=variant, **kw)
+        axes[2][col].plot(counts, counts, color="grey", linewidth=0.8,
+                          linestyle="--", label="ideal (disjoint)")
         what = ("every thread reads the whole array" if placement == "same"
                 else "each thread its own slice")
         axes[0][col].set_title(f"{placement}: {what}", fontsize="medium")
-        for ax in axes[:, col]:
+        for ax in axes[:2, col]:
             ax.set_yscale("log")
+        for ax in axes[:, col]:
             ax.grid(True, which="both", alpha=0.3)
-            ax.set_xticks(sorted(set(df.threads)))
-        axes[1][col].set_xlabel("faulting threads")
+            ax.set_xticks(counts)
+        axes[2][col].set_xlabel("faulting threads")
     axes[0][0].set_ylabel("ns per touched page\n(wall time of the pass)")
     axes[1][0].set_ylabel("faults per second per thread")
+    axes[2][0].set_ylabel("speedup: 1 thread's time\nover this time")
     plots._legend(fig, list(axes.flat))
     fig.suptitle("Thread scaling: hash, seq, 100 % touched", fontsize="medium")
     return fig

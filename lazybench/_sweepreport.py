@@ -11,6 +11,7 @@ import pandas as pd
 
 from lazybench import _breakeven as breakeven
 from lazybench._case import format_bytes
+from lazybench._format import sig
 from lazybench._frames import Frames
 from lazybench._report import Part, section
 from lazybench._results import atomic_write
@@ -67,9 +68,13 @@ def _breakeven(fr: Frames) -> Part | None:
                                 be.generator != "spin",
                                 "spin" + be.spin.astype(str)))],
                       touched=[verdict_text(r) for _, r in be.iterrows()])
-    pivot = table.pivot(index=["workload", "cost", "n"], columns="variant",
-                        values="touched").reset_index()
-    lines = [sentence(r) for _, r in be.iterrows()
+    pivot = table.pivot(index=["workload", "cost_ns", "cost", "n"],
+                        columns="variant", values="touched")
+    pivot = pivot.sort_index(level=["workload", "cost_ns"]).reset_index() \
+        .drop(columns="cost_ns")
+    pivot.columns.name = None
+    lines = [sentence(r) for _, r in
+             be.sort_values(["workload", "cost_ns"]).iterrows()
              if r.verdict in ("below", "above")]
     text = ("Total cost of one array: its build (creating it; eager "
             "computes every element then) plus one pass of the workload. "
@@ -91,7 +96,7 @@ def _cheapest(fr: Frames) -> Part | None:
     cells = cheap.assign(
         cost=[breakeven._ns(c) for c in cheap.cost_ns],
         touched=[_pct(f) for f in cheap.fraction],
-        best=[f"{v} ({x:.2g}x)" for v, x in
+        best=[f"{v} ({sig(x, 2)}x)" for v, x in
               zip(cheap.cheapest, cheap.eager_over_cheapest)])
     table = cells.pivot(index=["workload", "touched"], columns="cost",
                         values="best")

@@ -31,7 +31,7 @@ COST_LEVELS: tuple[tuple[str, int], ...] = (
     ("spin", 20000))
 COST_FRACTIONS: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3,
                                      1.0)
-COST_WORKLOADS: tuple[str, ...] = ("random",)
+COST_WORKLOADS: tuple[str, ...] = ("random", "seq")
 COST_VARIANTS: tuple[str, ...] = (
     "eager", "swcheck", "sigsegv-mprotect", "sigsegv-redirect",
     "uffd-sigbus", "uffd-thread-unpinned")
@@ -59,8 +59,10 @@ SIZE_EXCLUDED: frozenset[str] = frozenset({"uffd-thread-same",
 THREADS_EXCLUDED: frozenset[str] = frozenset({"uffd-thread-same",
                                               "uffd-thread-other"})
 THREADS_WORKLOAD = "seq"
-THREADS_N_PAGES = 1 << 19        # page-based and eager variants: 4 MiB
-THREADS_N_ELEMENTS = 1 << 14     # a fault per element: fewer
+THREADS_N_PAGES = 1 << 19        # page-based variants: 4 MiB, 1024 pages
+THREADS_N_ELEMENTS = 1 << 14     # a fault per element: 16384 faults
+THREADS_N_NO_FAULT = 1 << 22     # eager, swcheck: 32 MiB, so that a pass
+                                 # outlasts the threads' wake-up
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,13 +157,21 @@ def thread_counts() -> tuple[int, ...]:
     return tuple(range(1, max(cpus, 1) + 1))
 
 
+def threads_n(variant: str) -> int:
+    """The threads sweep's array size for a variant."""
+    info = core.variant_info(variant)
+    if not info.fault_driven:
+        return THREADS_N_NO_FAULT
+    return THREADS_N_ELEMENTS if info.granule == 1 else THREADS_N_PAGES
+
+
 def threads_cases(variants: tuple[str, ...],
                   skipped: list[Skipped]) -> list[Case]:
     cases = []
     for v in variants:
         if v in THREADS_EXCLUDED:
             continue
-        n = THREADS_N_ELEMENTS if core.granule(v) == 1 else THREADS_N_PAGES
+        n = threads_n(v)
         for t in thread_counts():
             for disjoint in ((False,) if t == 1 else (False, True)):
                 cases.append(Case(v, "hash", THREADS_WORKLOAD, 1.0, n,
