@@ -16,6 +16,7 @@ import pandas as pd  # noqa: E402
 
 from lazybench import _plots as plots  # noqa: E402
 from lazybench._case import format_bytes  # noqa: E402
+from lazybench._breakeven import MARGIN  # noqa: E402
 from lazybench._format import sig  # noqa: E402
 
 # "always" and "never" drawn this far beyond the grid's fractions
@@ -90,13 +91,19 @@ def cheapest_figure(cheap: pd.DataFrame, levels: pd.DataFrame,
     for row in cheap.itertuples():
         x = costs.index(row.cost_ns)
         y = fractions.index(row.fraction)
-        colour = style[row.cheapest].color
+        tie = row.cheapest != "eager" and not row.beats_eager
+        name = "eager or a tie with it" if tie or row.cheapest == "eager" \
+            else row.cheapest
+        colour = style["eager"].color if name != row.cheapest or \
+            row.cheapest == "eager" else style[row.cheapest].color
         patch = ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1,
                                            facecolor=colour, alpha=0.55,
                                            edgecolor="white"))
-        seen.setdefault(row.cheapest, patch)
+        seen.setdefault(name, patch)
         label = "eager" if row.cheapest == "eager" else \
             f"{sig(row.eager_over_cheapest, 2)}x"
+        if tie:
+            label = f"tie\n({row.cheapest}\n{label})"
         ax.text(x, y, label, ha="center", va="center", fontsize="small")
     ax.set_xlim(-0.5, len(costs) - 0.5)
     ax.set_ylim(-0.5, len(fractions) - 0.5)
@@ -109,7 +116,8 @@ def cheapest_figure(cheap: pd.DataFrame, levels: pd.DataFrame,
     fig.legend(list(seen.values()), list(seen), loc="outside right upper",
                fontsize="small", title="cheapest")
     fig.suptitle(f"Cheapest mechanism (build + one pass), {workload} "
-                 "access; cells: eager's total over the cheapest's",
+                 "access\ncells: eager's total over the cheapest's; tie: "
+                 f"less than {MARGIN * 100:g} % cheaper than eager",
                  fontsize="medium")
     return fig
 

@@ -96,8 +96,10 @@ def _cheapest(fr: Frames) -> Part | None:
     cells = cheap.assign(
         cost=[breakeven._ns(c) for c in cheap.cost_ns],
         touched=[_pct(f) for f in cheap.fraction],
-        best=[f"{v} ({sig(x, 2)}x)" for v, x in
-              zip(cheap.cheapest, cheap.eager_over_cheapest)])
+        best=[f"{v} ({sig(x, 2)}x)" if ok or v == breakeven.BASE
+              else f"tie: {v} ({sig(x, 2)}x)" for v, x, ok in
+              zip(cheap.cheapest, cheap.eager_over_cheapest,
+                  cheap.beats_eager)])
     table = cells.pivot(index=["workload", "touched"], columns="cost",
                         values="best")
     table = table[[breakeven._ns(c) for c in
@@ -109,7 +111,9 @@ def _cheapest(fr: Frames) -> Part | None:
                                              order[table.touched.iloc[i]]))]
     return Part("The variant with the smallest total at each point of the "
                 "cost sweep, and eager's total over its total "
-                "(cheapest.csv).", (table.reset_index(drop=True),))
+                "(cheapest.csv); `tie`: cheaper than eager by less than "
+                f"the break-even's margin ({breakeven.MARGIN * 100:g} %).",
+                (table.reset_index(drop=True),))
 
 
 def threads_table(df: pd.DataFrame) -> pd.DataFrame:
