@@ -560,12 +560,13 @@ static uint64_t run_slice(lb_array *a, const lb_workload *w, int sliced,
     switch (a->ops->access) {
     case LB_ACCESS_HANDLES:
         return run_handles(a->handles + off, len, w, m);
-    case LB_ACCESS_SWCHECK:
-        if (sliced) {
-            struct swcheck_slice s = {lb_swcheck_ref(a), off};
-            return run_swslice(s, len, w, m);
-        }
-        return run_swcheck(lb_swcheck_ref(a), len, w, m);
+    case LB_ACCESS_SWCHECK: {
+        /* the sliced loop for every placement (offset 0 for "same"), so
+         * that 1 and several threads time the same code */
+        (void)sliced;
+        struct swcheck_slice s = {lb_swcheck_ref(a), off};
+        return run_swslice(s, len, w, m);
+    }
     case LB_ACCESS_FLAT:
     default:
         return run_flat(a->view + off, len, w, m);

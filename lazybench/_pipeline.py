@@ -28,6 +28,7 @@ from lazybench import _profile as profiling
 from lazybench import _report as report
 from lazybench import _results as results
 from lazybench import _runner as runner
+from lazybench import _sweeps as sweeps
 from lazybench import _verify as verify
 from lazybench._progress import Progress
 from lazybench._suite import Plan
@@ -131,6 +132,11 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
         ) if profiled else ([], [])
         for variant, reason in skipped:
             log(f"variant {variant} not profiled: {reason}")
+        concurrent = []
+        if "threads" in profile.sweeps:
+            log("timing the floors that may run in threads, in 1 to "
+                f"{max(sweeps.thread_counts())} threads at once ...")
+            concurrent = sweeps.concurrent_floors()
         meta = {
             "format": results.FORMAT, "name": name, "profile": profile.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -140,6 +146,7 @@ def run(plan: Plan, results_dir: pathlib.Path = pathlib.Path("results"),
             "cases": records,
             "unavailable": [dataclasses.asdict(u) for u in plan.unavailable],
             "skipped": [dataclasses.asdict(k) for k in plan.skipped],
+            "concurrent_floors": concurrent,
             "profiles": [profframes.record(p) for p in profiles],
             "profiles_skipped": [{"variant": v, "reason": r}
                                  for v, r in skipped],

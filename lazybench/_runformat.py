@@ -44,6 +44,9 @@ RUN: Spec = {
     "machine": dict, "floors?": dict, "cases": [RECORD],
     "unavailable?": [{"variant": str, "reason": str}],
     "skipped?": [{"name": str, "variant": str, "reason": str}],
+    "concurrent_floors?": [{"floor": str, "threads": int,
+                            "ns_per_op": NUMBER,
+                            "over_one_thread": NUMBER}],
 }
 
 

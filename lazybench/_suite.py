@@ -102,10 +102,13 @@ PROFILES: dict[str, Profile] = {
                         fault_around_twins=False, python_plan=()),
     # The sweeps of lazybench._sweeps, one suite each, and all four (with
     # the fraction grid) in the full suite, with three workers per case.
+    # (threads: 3 workers per case, as a worker's state moves a
+    # multi-threaded pass by up to 1.6 x)
     **{name: Profile(name, ("hash",), ("seq",), (1.0,), DEFAULT_N,
-                     processes=1, values=3, warmups=1, min_time=0.01,
-                     warm_twins=False, fault_around_twins=False,
-                     python_plan=(), grid=False, sweeps=(name,))
+                     processes=3 if name == "threads" else 1, values=3,
+                     warmups=1, min_time=0.01, warm_twins=False,
+                     fault_around_twins=False, python_plan=(), grid=False,
+                     sweeps=(name,))
        for name in sweeps.SWEEPS},
     "full": Profile("full", ("hash",), ("seq", "random"), FRACTION_SWEEP,
                     DEFAULT_N, processes=3, values=3, warmups=1,

@@ -18,6 +18,7 @@ from lazybench._results import atomic_write
 
 BREAKEVEN_CSV = "breakeven.csv"
 CHEAPEST_CSV = "cheapest.csv"
+CONCURRENT_CSV = "concurrent_floors.csv"
 
 
 def _pct(f: float) -> str:
@@ -137,11 +138,28 @@ def threads_table(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def concurrent_table(fr: Frames) -> pd.DataFrame:
+    """run.json "concurrent_floors": floors run by several threads at
+    once (lazybench._sweeps.concurrent_floors)."""
+    return pd.DataFrame(fr.run.meta.get("concurrent_floors", []),
+                        columns=["floor", "threads", "ns_per_op",
+                                 "over_one_thread"])
+
+
 @section("Thread scaling")
 def _threads(fr: Frames) -> Part | None:
     table = threads_table(fr.sweeps)
     if table.empty:
         return None
+    floors = concurrent_table(fr)
+    after = ("" if floors.empty else
+             "What the threads share, measured: the floors that may run in "
+             "several threads at once, each thread on mappings of its own, "
+             "released together (concurrent_floors.csv); `over_one_thread` "
+             "near the thread count means the operation is serialised "
+             "(mprotect takes the process's memory-map lock for writing). "
+             "The signal floors install a process-wide handler and are not "
+             "run this way.")
     return Part(
         "hash, seq, 100 % touched. `same`: every thread reads the whole "
         "array (they race for each page); `disjoint`: each thread reads "
@@ -150,7 +168,7 @@ def _threads(fr: Frames) -> Part | None:
         "the 1-thread time over it. TLB shootdowns are the machine's "
         "(/proc/interrupts) during the verification pass, per fault; "
         "involuntary context switches are the process's.",
-        (table,))
+        (table, floors) if not floors.empty else (table,), after)
 
 
 def size_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -189,10 +207,12 @@ def _size(fr: Frames) -> Part | None:
 
 
 def write_tables(fr: Frames, folder: pathlib.Path) -> list[pathlib.Path]:
-    """breakeven.csv and cheapest.csv, when the run has a cost sweep."""
+    """breakeven.csv and cheapest.csv, when the run has a cost sweep;
+    concurrent_floors.csv when it has the threads sweep's floors."""
     be, cheap, _ = frames(fr)
     out = []
-    for name, table in ((BREAKEVEN_CSV, be), (CHEAPEST_CSV, cheap)):
+    for name, table in ((BREAKEVEN_CSV, be), (CHEAPEST_CSV, cheap),
+                        (CONCURRENT_CSV, concurrent_table(fr))):
         if not table.empty:
             atomic_write(folder / name, table.to_csv(index=False).encode())
             out.append(folder / name)

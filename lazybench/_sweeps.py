@@ -18,6 +18,7 @@ case there but a :class:`Skipped` with the reason, which the report shows.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 
 from lazybench import _array as core
@@ -189,3 +190,49 @@ def sweep_cases(names: tuple[str, ...], variants: tuple[str, ...]
     skipped: list[Skipped] = []
     cases = [c for name in names for c in SWEEPS[name](variants, skipped)]
     return cases, skipped
+
+
+# Floors that may run in several threads at once (each thread on mappings
+# of its own); the signal floors install a process-wide handler and may
+# not.  With T threads at once, a floor whose time per operation grows T
+# times is serialised by something the threads share (mprotect: the
+# process's memory-map lock, taken for writing).
+CONCURRENT_FLOORS: tuple[str, ...] = ("null-syscall", "mprotect",
+                                      "first-touch", "uffdio-copy",
+                                      "page-compute")
+CONCURRENT_ITERATIONS = 2000
+CONCURRENT_REPEATS = 3
+
+
+def concurrent_floors() -> list[dict[str, object]]:
+    """Each of CONCURRENT_FLOORS run by 1 to the CPUs threads at once
+    (released together): ns per operation in each thread, the best of
+    CONCURRENT_REPEATS, and that over the 1-thread figure."""
+    import threading
+
+    rows: list[dict[str, object]] = []
+    for name in CONCURRENT_FLOORS:
+        if name not in core.FLOORS or not core.floor_available(name):
+            continue
+        alone = 0.0
+        for t in thread_counts():
+            best = math.inf
+            for _ in range(CONCURRENT_REPEATS):
+                out = [0] * t
+                start = threading.Barrier(t)
+
+                def work(k: int) -> None:
+                    start.wait()
+                    out[k] = core.floor_ns(name, CONCURRENT_ITERATIONS)
+
+                team = [threading.Thread(target=work, args=(k,))
+                        for k in range(t)]
+                for th in team:
+                    th.start()
+                for th in team:
+                    th.join()
+                best = min(best, sum(out) / t / CONCURRENT_ITERATIONS)
+            alone = alone or best
+            rows.append({"floor": name, "threads": t, "ns_per_op": best,
+                         "over_one_thread": best / alone})
+    return rows
