@@ -37,7 +37,8 @@ T = TypeVar("T")
 
 PLAN_FILE = "plan.json"
 # Environment the workers keep (pyperf gives them a minimal one).
-INHERITED_ENVIRON = ("PYTHONPATH", "LAZYBENCH_NO_USERFAULTFD")
+INHERITED_ENVIRON = ("PYTHONPATH", "LAZYBENCH_NO_USERFAULTFD",
+                     "LAZYBENCH_MEMORY")
 
 
 @dataclasses.dataclass(frozen=True)

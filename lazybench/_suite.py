@@ -139,7 +139,7 @@ def case_n(generator: str, workload: str, n: int) -> int:
     MAX_NESTING/2 pages; the strided workload leaves a page's first
     element per touch, so it stays within one page of nesting.
     """
-    if generator == "recurrence" and workload == "random":
+    if generator == "recurrence" and workload in ("random", "random-pages"):
         return min(n, core.MAX_NESTING // 2 * core.PAGE_ELEMENTS)
     return n
 
@@ -317,6 +317,19 @@ def check_size(n: int) -> None:
                          f"{core.MAX_ELEMENTS}")
 
 
+def touched_bytes(case: Case) -> int:
+    """About the memory a case's workload makes resident: the elements it
+    reads in order, or a page per read at random or per page."""
+    pages = -(-case.n // core.PAGE_ELEMENTS)
+    reads = case.fraction * (pages if case.workload in
+                             ("strided", "random-pages") else case.n)
+    if case.workload == "seq":
+        size = reads * 8
+    else:
+        size = min(reads, pages) * 4096
+    return int(min(8 * case.n, size + 4096))
+
+
 def check_fits(cases: Sequence[Case]) -> None:
     """Refuse a grid whose cases this machine cannot hold: at most half
     its memory resident, the array's own before any access (see
@@ -324,10 +337,11 @@ def check_fits(cases: Sequence[Case]) -> None:
     have = sweeps.memory_bytes()
     for case in cases:
         why = sweeps.fits(case.variant, case.n)
-        touched = min(8 * case.n, int(case.fraction * case.n) * 4096
-                      + 4096)
+        touched = touched_bytes(case)
+        # recurrence is checked against an eager array of the same size
+        reference = 8 * case.n if case.generator == "recurrence" else 0
         if not why and sweeps.resident_at_build(case.variant, case.n) \
-                + touched > have // 2:
+                + touched + reference > have // 2:
             why = (f"does not fit: touching {format_fraction(case.fraction)}"
                    f" of {case.n} elements needs about "
                    f"{touched / 2**30:.1f} GiB; this machine has "
@@ -360,13 +374,17 @@ def plan(profile: Profile | str = "default",
     fractions = sel.fractions or profile.fractions
     n = sel.n or profile.n
     if not profile.grid:
+        narrows = set(profile.sweeps) <= sweeps.NARROWED_BY_GRID_OPTIONS
         given = [opt for opt, v in (("--generators", sel.generators),
                                     ("--workloads", sel.workloads),
                                     ("--touched", sel.fractions),
-                                    ("--elements", sel.n)) if v is not None]
+                                    ("--elements", sel.n)) if v is not None
+                 and not (narrows and opt in ("--workloads", "--touched"))]
         if given:
+            also = ", --workloads and --touched" if narrows else ""
             raise ValueError(f"the {profile.name} suite sets its own cases; "
-                             f"{given[0]} does not apply (--variants does)")
+                             f"{given[0]} does not apply (--variants{also} "
+                             "do)")
     chosen, unavailable = [], []
     for a in core.all_availability():
         if variants is not None and a.variant not in variants:
@@ -380,7 +398,9 @@ def plan(profile: Profile | str = "default",
                             sel.spin, profile.per_element_generators,
                             profile.warm_twins, profile.fault_around_twins)
         check_fits(cases)
-    swept, skipped = sweeps.sweep_cases(profile.sweeps, names)
+    swept, skipped = sweeps.sweep_cases(
+        profile.sweeps, names, *((sel.workloads, sel.fractions)
+                                 if not profile.grid else ()))
     cases += swept
     if sel.python:
         kinds = tuple(k for k in pythunks.KINDS

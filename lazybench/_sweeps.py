@@ -82,8 +82,22 @@ def cost_n(generator: str, spin: int) -> int:
     return n // core.PAGE_ELEMENTS * core.PAGE_ELEMENTS
 
 
+MEMORY_ENV = "LAZYBENCH_MEMORY"
+
+
 def memory_bytes() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    """This machine's memory; LAZYBENCH_MEMORY (bytes, or with a K, M or
+    G suffix) simulates a smaller one, as the tests do."""
+    real = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    text = os.environ.get(MEMORY_ENV, "").strip().upper()
+    if not text:
+        return real
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    try:
+        value = int(float(text.rstrip("KMG")) * scale)
+    except ValueError:
+        raise ValueError(f"{MEMORY_ENV}={text!r} is not a size") from None
+    return min(real, value) if value > 0 else real
 
 
 def resident_at_build(variant: str, n: int) -> int:
@@ -123,11 +137,12 @@ def _keep(variants: tuple[str, ...], case: Case,
     return True
 
 
-def cost_cases(variants: tuple[str, ...],
-               skipped: list[Skipped]) -> list[Case]:
+def cost_cases(variants: tuple[str, ...], skipped: list[Skipped],
+               workloads: tuple[str, ...] | None = None,
+               fractions: tuple[float, ...] | None = None) -> list[Case]:
     cases = [Case(v, g, w, f, cost_n(g, s), s, sweep="cost")
-             for g, s in COST_LEVELS for w in COST_WORKLOADS
-             for f in COST_FRACTIONS for v in COST_VARIANTS]
+             for g, s in COST_LEVELS for w in workloads or COST_WORKLOADS
+             for f in fractions or COST_FRACTIONS for v in COST_VARIANTS]
     return [c for c in cases if _keep(variants, c, skipped)]
 
 
@@ -143,8 +158,9 @@ def size_variants(variants: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def size_cases(variants: tuple[str, ...],
-               skipped: list[Skipped]) -> list[Case]:
+def size_cases(variants: tuple[str, ...], skipped: list[Skipped],
+               workloads: None = None, fractions: None = None
+               ) -> list[Case]:
     cases = [Case(v, "hash", SIZE_WORKLOAD, SIZE_FRACTION, size // 8,
                   sweep="size")
              for size in SIZES for v in size_variants(variants)]
@@ -166,8 +182,9 @@ def threads_n(variant: str) -> int:
     return THREADS_N_ELEMENTS if info.granule == 1 else THREADS_N_PAGES
 
 
-def threads_cases(variants: tuple[str, ...],
-                  skipped: list[Skipped]) -> list[Case]:
+def threads_cases(variants: tuple[str, ...], skipped: list[Skipped],
+                  workloads: None = None, fractions: None = None
+                  ) -> list[Case]:
     cases = []
     for v in variants:
         if v in THREADS_EXCLUDED:
@@ -182,13 +199,20 @@ def threads_cases(variants: tuple[str, ...],
 
 
 SWEEPS = {"cost": cost_cases, "size": size_cases, "threads": threads_cases}
+# The sweeps --workloads and --touched narrow (the others set their own).
+NARROWED_BY_GRID_OPTIONS = frozenset({"cost"})
 
 
-def sweep_cases(names: tuple[str, ...], variants: tuple[str, ...]
+def sweep_cases(names: tuple[str, ...], variants: tuple[str, ...],
+                workloads: tuple[str, ...] | None = None,
+                fractions: tuple[float, ...] | None = None
                 ) -> tuple[list[Case], list[Skipped]]:
-    """The cases of the named sweeps on `variants`, and those skipped."""
+    """The cases of the named sweeps on `variants` (the cost sweep on
+    `workloads` and `fractions` when given), and those skipped."""
     skipped: list[Skipped] = []
-    cases = [c for name in names for c in SWEEPS[name](variants, skipped)]
+    cases = [c for name in names for c in SWEEPS[name](
+        variants, skipped, *((workloads, fractions)
+                             if name in NARROWED_BY_GRID_OPTIONS else ()))]
     return cases, skipped
 
 

@@ -26,10 +26,11 @@ def run_python(code: str, *args: str, env: dict[str, str] | None = None,
 
 
 def run_cli(argv: Sequence[str], cwd: str | os.PathLike[str] | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+            timeout: float = 600, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lazybench", *argv],
                           capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd)
+                          cwd=cwd, env=env)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str],
