@@ -203,7 +203,7 @@ def render(advice: Advice, fraction: float, cost_ns: float,
              f"element, {workload} access:"]
     eager = advice.totals.get(breakeven.BASE, math.nan)
     if best == breakeven.BASE:
-        head = f"cheapest here: eager (compute everything first)"
+        head = "cheapest here: eager (compute everything first)"
     else:
         head = (f"cheapest here: {best}, {eager / best_ns:.3g}x cheaper "
                 "than eager")

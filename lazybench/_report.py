@@ -3,7 +3,6 @@
 printed in the terminal; and the CSVs and plots beside it."""
 from __future__ import annotations
 
-import dataclasses
 import pathlib
 import textwrap
 from typing import Any, Callable
@@ -16,6 +15,7 @@ from lazybench import _headline as headline, _levels as levels
 from lazybench._case import format_fraction
 from lazybench._families import family_of
 from lazybench._frames import Frames, base_variants, floor_lookup, ratio_column
+from lazybench._sections import SECTIONS, Part, Section, section
 from lazybench import _profframes as profframes
 from lazybench import _profplots as profplots
 from lazybench import _profreport as profreport
@@ -206,41 +206,6 @@ def python_speedup_table(py: pd.DataFrame) -> pd.DataFrame:
 
 
 
-@dataclasses.dataclass(frozen=True)
-class Part:
-    """What a section shows: a paragraph, tables, and a paragraph after
-    them.  Numbers are printed with `floatfmt` (a format spec, or
-    _format.SIG: three significant digits without exponents)."""
-    text: str = ""
-    tables: tuple[pd.DataFrame, ...] = ()
-    after: str = ""
-    floatfmt: str = fmt.SIG
-    terminal_columns: tuple[str, ...] | None = None   # None: all
-    terminal_text: str | None = None                   # None: text
-
-
-@dataclasses.dataclass(frozen=True)
-class Section:
-    title: str
-    build: Callable[[Frames], Part | None]    # None: nothing to show
-    terminal: int = 0     # printed after a run, in this order; 0: not
-
-
-SECTIONS: list[Section] = []
-
-
-def section(title: str, terminal: int = 0
-            ) -> Callable[[Callable[[Frames], Part | None]],
-                          Callable[[Frames], Part | None]]:
-    """Register a report section: `build(frames)` returns its Part, or
-    None when the run has nothing for it.  Sections appear in report.md in
-    the order they are registered; those with a `terminal` rank are also
-    printed after a run, by rank."""
-    def register(build: Callable[[Frames], Part | None]
-                 ) -> Callable[[Frames], Part | None]:
-        SECTIONS.append(Section(title, build, terminal))
-        return build
-    return register
 
 
 def _shown(table: pd.DataFrame, text: str = "") -> Part | None:

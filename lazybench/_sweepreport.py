@@ -1,7 +1,8 @@
 """The report's sections on the sweeps (lazybench._sweeps): break-even
 against eager, the cheapest mechanism per grid point, thread scaling and
-array size; and their CSVs (breakeven.csv, cheapest.csv).  Imported by
-lazybench._report, after its own sections, to register these."""
+array size; and their CSVs (breakeven.csv, cheapest.csv,
+concurrent_floors.csv).  lazybench._report imports it after defining its
+own sections, so that these follow them."""
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ from lazybench import _breakeven as breakeven
 from lazybench._case import format_bytes
 from lazybench._format import sig
 from lazybench._frames import Frames
-from lazybench._report import Part, section
+from lazybench._sections import Part, section
 from lazybench._results import atomic_write
 
 BREAKEVEN_CSV = "breakeven.csv"
