@@ -228,7 +228,9 @@ def figures(sweeps: pd.DataFrame, be: pd.DataFrame, cheap: pd.DataFrame,
     if not threads.empty:
         yield "threads.png", threads_figure(threads)
     size = sweeps[sweeps.sweep == "size"]
+    # one touched fraction per line: the one every size has
     if not size.empty:
+        size = size[size.fraction == size.fraction.min()]
         yield "size.png", size_figure(
             size, [k for k in skipped if k["name"].startswith("size/")])
 

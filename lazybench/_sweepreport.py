@@ -179,6 +179,7 @@ def size_table(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "variant": s.variant, "size": [format_bytes(int(n) * 8)
                                        for n in s.n],
+        "touched": [f"{f * 100:g} %" for f in s.fraction],
         "touched_pages": s.touched_pages,
         "ns_per_touched_element": s.ns_per_touched_element,
         "faults": s.faults, "evicted_pages": s.evicted_pages,
@@ -199,9 +200,12 @@ def _size(fr: Frames) -> Part | None:
         return None
     after = "\n".join(f"- {k['name']}: {k['reason']}." for k in skipped)
     return Part(
-        "hash, 0.1 % of the pages touched at random (random-pages), "
-        "verified against values computed from the generator for the "
-        "touched elements. Peak RSS is the process's high-water mark "
+        "hash, 0.1 % of the pages touched at random (random-pages), and "
+        "for sigsegv-mprotect 1 % of the largest array: more isolated "
+        "pages than its mapping budget, so it evicts the oldest "
+        "(evicted_pages; an evicted page read again faults again). Every "
+        "case is verified against values computed from the generator for "
+        "the touched elements. Peak RSS is the process's high-water mark "
         "(VmHWM, reset before the verification pass), RSS growth what "
         "that pass left resident.",
         (table,) if not table.empty else (), after)
