@@ -136,7 +136,7 @@ LB_DEFINE_WORKLOADS(handles, int64_t *const *, HANDLES_READ, HANDLE_CODE)
 #define SWCHECK_READ(base, i) lb_swcheck_get((base), (i))
 LB_DEFINE_WORKLOADS(swcheck, struct lb_thunk_ref, SWCHECK_READ, )
 
-/* swcheck over a slice of the array (lb_bench_threads, disjoint): its
+/* swcheck over a slice of the array (every lb_bench_threads loop): its
  * slow path needs the element's index in the whole array, so the slice's
  * offset is added to every index (flat memory and handle lists are
  * sliced by moving the base pointer instead). */
@@ -521,7 +521,6 @@ struct team {
     lb_array *a;
     const lb_workload *w;
     int threads;
-    int sliced;                 /* disjoint: swcheck reads by offset */
     int64_t loops;
     int go;                     /* futex: loops released so far */
     int stop;                   /* leave without running more loops */
@@ -554,8 +553,8 @@ static void wait_count(int *word, int of)
         futex_wait(word, v);
 }
 
-static uint64_t run_slice(lb_array *a, const lb_workload *w, int sliced,
-                          int64_t off, int64_t len, int64_t m)
+static uint64_t run_slice(lb_array *a, const lb_workload *w, int64_t off,
+                          int64_t len, int64_t m)
 {
     switch (a->ops->access) {
     case LB_ACCESS_HANDLES:
@@ -563,7 +562,6 @@ static uint64_t run_slice(lb_array *a, const lb_workload *w, int sliced,
     case LB_ACCESS_SWCHECK: {
         /* the sliced loop for every placement (offset 0 for "same"), so
          * that 1 and several threads time the same code */
-        (void)sliced;
         struct swcheck_slice s = {lb_swcheck_ref(a), off};
         return run_swslice(s, len, w, m);
     }
@@ -586,7 +584,7 @@ static int worker_body(lb_array *a, void *p)
             futex_wait(&tm->go, g);
         if (__atomic_load_n(&tm->stop, __ATOMIC_ACQUIRE))
             break;
-        uint64_t sum = run_slice(a, tm->w, tm->sliced, k->off, k->len, k->m);
+        uint64_t sum = run_slice(a, tm->w, k->off, k->len, k->m);
         k->end = lb_now_ns();
         k->sum = sum;
         arrive(&tm->done, tm->threads);
@@ -670,7 +668,7 @@ static int bench_threads(lb_array *a, const lb_workload *w, int threads,
     if (lb_inherited(a))
         return lb_fork_refuse(a);
     struct team tm = {.a = a, .w = w, .threads = threads,
-                      .sliced = disjoint != 0, .loops = loops};
+                      .loops = loops};
     tm.wk = calloc((size_t)threads, sizeof *tm.wk);
     if (!tm.wk) {
         lb_set_error("out of memory", NULL);

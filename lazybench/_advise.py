@@ -21,7 +21,7 @@ import re
 from lazybench import _array as core
 from lazybench import _breakeven as breakeven
 from lazybench import _sweeps as sweeps
-from lazybench._format import plain_table
+from lazybench._format import duration_ns, plain_table
 
 import pandas as pd
 
@@ -199,7 +199,7 @@ def render(advice: Advice, fraction: float, cost_ns: float,
            workload: str) -> str:
     ranked = sorted(advice.totals.items(), key=lambda kv: kv[1])
     best, best_ns = ranked[0]
-    lines = [f"{fraction * 100:g} % touched, {breakeven._ns(cost_ns)} per "
+    lines = [f"{fraction * 100:g} % touched, {duration_ns(cost_ns)} per "
              f"element, {workload} access:"]
     eager = advice.totals.get(breakeven.BASE, math.nan)
     if best == breakeven.BASE:

@@ -22,6 +22,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from lazybench import _format as fmt
 from lazybench._case import Case
 
 BASE = "eager"
@@ -60,6 +61,14 @@ def cost_levels(df: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=SHAPE + ["label", "cost_ns",
                                               "cost_case"])
     return out.sort_values(["workload", "cost_ns"]).reset_index(drop=True)
+
+
+def _rows_of(cost: pd.DataFrame, level: pd.Series) -> pd.DataFrame:
+    """The cost sweep's rows of one cost level (a row of
+    :func:`cost_levels`): every variant on that one array."""
+    return cost[(cost.workload == level.workload) &
+                (cost.generator == level.generator) &
+                (cost.spin == level.spin) & (cost.n == level.n)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,9 +116,7 @@ def breakeven_frame(df: pd.DataFrame) -> pd.DataFrame:
     levels = cost_levels(df)
     rows = []
     for lvl in levels.itertuples():
-        same = cost[(cost.workload == lvl.workload) &
-                    (cost.generator == lvl.generator) &
-                    (cost.spin == lvl.spin) & (cost.n == lvl.n)]
+        same = _rows_of(cost, lvl)
         eager = same[same.variant == BASE].set_index("fraction")
         for variant, grp in same[same.variant != BASE].groupby(
                 "variant", sort=False):
@@ -142,9 +149,7 @@ def cheapest_frame(df: pd.DataFrame) -> pd.DataFrame:
     levels = cost_levels(df)
     rows = []
     for lvl in levels.itertuples():
-        same = cost[(cost.workload == lvl.workload) &
-                    (cost.generator == lvl.generator) &
-                    (cost.spin == lvl.spin) & (cost.n == lvl.n)]
+        same = _rows_of(cost, lvl)
         for f, grp in same.groupby("fraction"):
             ranked = grp.dropna(subset=["total_ns"]).sort_values("total_ns")
             if ranked.empty:
@@ -223,9 +228,7 @@ def estimate(df: pd.DataFrame, workload: str, fraction: float,
     per_level = []
     for k in cb:
         lvl = levels.iloc[k]
-        same = cost[(cost.workload == workload) &
-                    (cost.generator == lvl.generator) &
-                    (cost.spin == lvl.spin) & (cost.n == lvl.n)]
+        same = _rows_of(cost, lvl)
         fractions = sorted(set(same.fraction))
         fb = _bracket(fractions, fraction)
         if fb is None:
@@ -243,19 +246,11 @@ def estimate(df: pd.DataFrame, workload: str, fraction: float,
     totals = {v: math.exp((1 - wc) * a[v] + wc * b[v])
               for v in a if v in b}
     source = (f"between {_pct(f00)} and {_pct(f01)} touched, "
-              f"{_ns(l0.cost_ns)} ({l0.label}, n={l0.n}) and "
-              f"{_ns(l1.cost_ns)} ({l1.label}, n={l1.n}) per "
+              f"{fmt.duration_ns(l0.cost_ns)} ({l0.label}, n={l0.n}) and "
+              f"{fmt.duration_ns(l1.cost_ns)} ({l1.label}, n={l1.n}) per "
               "element")
     return Estimate(totals, source)
 
 
 def _pct(f: float) -> str:
     return f"{f * 100:.3g} %"
-
-
-def _ns(ns: float) -> str:
-    if ns >= 1e6:
-        return f"{ns / 1e6:.3g} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.3g} us"
-    return f"{ns:.3g} ns"

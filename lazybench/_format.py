@@ -24,6 +24,16 @@ def sig(value: float, digits: int = 3) -> str:
     return f"{value:,.0f}"
 
 
+def duration_ns(ns: float) -> str:
+    """A time given in ns, to 3 significant digits in ns, us or ms:
+    '5.73 ns', '9.01 us', '1.2 ms'."""
+    if ns >= 1e6:
+        return f"{ns / 1e6:.3g} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.3g} us"
+    return f"{ns:.3g} ns"
+
+
 def number(value: object, fmt: str = SIG) -> str:
     """One table cell as printed: floats with `fmt` (SIG or a format
     spec), anything else as it is."""

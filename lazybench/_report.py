@@ -708,7 +708,7 @@ def write_report(run: RunData) -> tuple[Frames, list[pathlib.Path]]:
             {f: floor_lookup(fr.floors)(f) for f, _ in profplots.MARKED_FLOORS},
             folder / plotting.PLOTS_DIR, profreport.scope(recs))
     be, cheap, levels = sweepreport.frames(fr)
-    sweep_csvs = sweepreport.write_tables(fr, folder)
+    sweep_csvs = sweepreport.write_tables(fr, be, cheap, folder)
     pngs += sweepplots.write(fr.sweeps, be, cheap, levels,
                              folder / plotting.PLOTS_DIR,
                              fr.run.meta.get("skipped", []))

@@ -16,8 +16,8 @@ import pandas as pd  # noqa: E402
 
 from lazybench import _plots as plots  # noqa: E402
 from lazybench._case import format_bytes  # noqa: E402
-from lazybench._breakeven import MARGIN  # noqa: E402
-from lazybench._format import sig  # noqa: E402
+from lazybench._breakeven import BASE, MARGIN  # noqa: E402
+from lazybench._format import duration_ns, sig  # noqa: E402
 
 # "always" and "never" drawn this far beyond the grid's fractions
 BEYOND = 1.8
@@ -32,16 +32,8 @@ def _cost_axis(ax: plt.Axes, levels: pd.DataFrame) -> None:
 
 
 def _cost_labels(levels: pd.DataFrame) -> list[str]:
-    return [f"{_ns(c)}\n{lab}\nn={n}" for c, lab, n in
+    return [f"{duration_ns(c)}\n{lab}\nn={n}" for c, lab, n in
             zip(levels.cost_ns, levels.label, levels.n)]
-
-
-def _ns(ns: float) -> str:
-    if ns >= 1e6:
-        return f"{ns / 1e6:.3g} ms"
-    if ns >= 1e3:
-        return f"{ns / 1e3:.3g} us"
-    return f"{ns:.3g} ns"
 
 
 def breakeven_figure(be: pd.DataFrame, levels: pd.DataFrame,
@@ -82,8 +74,7 @@ def cheapest_figure(cheap: pd.DataFrame, levels: pd.DataFrame,
                     workload: str) -> plt.Figure:
     """The cheapest variant at every grid point, coloured by variant, with
     eager's total over its total written in the cell."""
-    style = plots.styles(cheap.variant if "variant" in cheap
-                         else cheap.cheapest)
+    style = plots.styles(cheap.cheapest)
     fractions = sorted(set(cheap.fraction))
     costs = list(levels.cost_ns)
     fig, ax = plt.subplots(figsize=(9.6, 5.2), layout="constrained")
@@ -91,16 +82,15 @@ def cheapest_figure(cheap: pd.DataFrame, levels: pd.DataFrame,
     for row in cheap.itertuples():
         x = costs.index(row.cost_ns)
         y = fractions.index(row.fraction)
-        tie = row.cheapest != "eager" and not row.beats_eager
-        name = "eager or a tie with it" if tie or row.cheapest == "eager" \
-            else row.cheapest
-        colour = style["eager"].color if name != row.cheapest or \
-            row.cheapest == "eager" else style[row.cheapest].color
+        tie = row.cheapest != BASE and not row.beats_eager
+        eagerish = tie or row.cheapest == BASE
+        name = "eager or a tie with it" if eagerish else row.cheapest
+        colour = style[BASE if eagerish else row.cheapest].color
         patch = ax.add_patch(plt.Rectangle((x - 0.5, y - 0.5), 1, 1,
                                            facecolor=colour, alpha=0.55,
                                            edgecolor="white"))
         seen.setdefault(name, patch)
-        label = "eager" if row.cheapest == "eager" else \
+        label = "eager" if row.cheapest == BASE else \
             f"{sig(row.eager_over_cheapest, 2)}x"
         if tie:
             label = f"tie\n({row.cheapest}\n{label})"

@@ -12,7 +12,7 @@ import pandas as pd
 
 from lazybench import _breakeven as breakeven
 from lazybench._case import format_bytes
-from lazybench._format import sig
+from lazybench._format import duration_ns, sig
 from lazybench._frames import Frames
 from lazybench._sections import Part, section
 from lazybench._results import atomic_write
@@ -36,7 +36,7 @@ def verdict_text(row: pd.Series) -> str:
 
 
 def sentence(row: pd.Series) -> str:
-    cost = breakeven._ns(row.cost_ns)
+    cost = duration_ns(row.cost_ns)
     where = f"at {cost} per element ({row.workload}, {row.n} elements)"
     if row.verdict == "below":
         s = (f"{row.variant} beats eager below "
@@ -65,10 +65,9 @@ def _breakeven(fr: Frames) -> Part | None:
     be, _, levels = frames(fr)
     if be.empty:
         return None
-    table = be.assign(cost=[f"{breakeven._ns(c)} ({lab})" for c, lab in
-                            zip(be.cost_ns, be.generator.where(
-                                be.generator != "spin",
-                                "spin" + be.spin.astype(str)))],
+    table = be.assign(cost=[f"{duration_ns(c)} ({breakeven.label(g, s)})"
+                            for c, g, s in zip(be.cost_ns, be.generator,
+                                               be.spin)],
                       touched=[verdict_text(r) for _, r in be.iterrows()])
     pivot = table.pivot(index=["workload", "cost_ns", "cost", "n"],
                         columns="variant", values="touched")
@@ -96,7 +95,7 @@ def _cheapest(fr: Frames) -> Part | None:
     if cheap.empty:
         return None
     cells = cheap.assign(
-        cost=[breakeven._ns(c) for c in cheap.cost_ns],
+        cost=[duration_ns(c) for c in cheap.cost_ns],
         touched=[_pct(f) for f in cheap.fraction],
         best=[f"{v} ({sig(x, 2)}x)" if ok or v == breakeven.BASE
               else f"tie: {v} ({sig(x, 2)}x)" for v, x, ok in
@@ -104,7 +103,7 @@ def _cheapest(fr: Frames) -> Part | None:
                   cheap.beats_eager)])
     table = cells.pivot(index=["workload", "touched"], columns="cost",
                         values="best")
-    table = table[[breakeven._ns(c) for c in
+    table = table[[duration_ns(c) for c in
                    dict.fromkeys(cheap.sort_values("cost_ns").cost_ns)]]
     order = {_pct(f): f for f in cheap.fraction}
     table = table.reset_index()
@@ -211,10 +210,11 @@ def _size(fr: Frames) -> Part | None:
         (table,) if not table.empty else (), after)
 
 
-def write_tables(fr: Frames, folder: pathlib.Path) -> list[pathlib.Path]:
-    """breakeven.csv and cheapest.csv, when the run has a cost sweep;
-    concurrent_floors.csv when it has the threads sweep's floors."""
-    be, cheap, _ = frames(fr)
+def write_tables(fr: Frames, be: pd.DataFrame, cheap: pd.DataFrame,
+                 folder: pathlib.Path) -> list[pathlib.Path]:
+    """breakeven.csv and cheapest.csv (`frames(fr)`), when the run has a
+    cost sweep; concurrent_floors.csv when it has the threads sweep's
+    floors."""
     out = []
     for name, table in ((BREAKEVEN_CSV, be), (CHEAPEST_CSV, cheap),
                         (CONCURRENT_CSV, concurrent_table(fr))):

@@ -160,9 +160,8 @@ def size_variants(variants: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def size_cases(variants: tuple[str, ...], skipped: list[Skipped],
-               workloads: None = None, fractions: None = None
-               ) -> list[Case]:
+def size_cases(variants: tuple[str, ...],
+               skipped: list[Skipped]) -> list[Case]:
     cases = [Case(v, "hash", SIZE_WORKLOAD, SIZE_FRACTION, size // 8,
                   sweep="size")
              for size in SIZES for v in size_variants(variants)]
@@ -189,9 +188,8 @@ def threads_n(variant: str) -> int:
     return THREADS_N_ELEMENTS if info.granule == 1 else THREADS_N_PAGES
 
 
-def threads_cases(variants: tuple[str, ...], skipped: list[Skipped],
-                  workloads: None = None, fractions: None = None
-                  ) -> list[Case]:
+def threads_cases(variants: tuple[str, ...],
+                  skipped: list[Skipped]) -> list[Case]:
     cases = []
     for v in variants:
         if v in THREADS_EXCLUDED:

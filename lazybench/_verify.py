@@ -61,7 +61,7 @@ class References:
 
     def __init__(self) -> None:
         self._arrays: dict[tuple[str, int, int, int], core.LazyArray] = {}
-        self._builds: dict[tuple[str, str, int, int, int, int], int] = {}
+        self._builds: dict[tuple[str, int, str, int, int, int], int] = {}
 
     def checksum(self, case: Case) -> int:
         if case.generator != "recurrence":
@@ -83,17 +83,17 @@ class References:
     def build_ns(self, case: Case) -> int:
         """The median time of creating the case's array (eager computing
         every element), over up to BUILD_SAMPLES builds in this process."""
-        key = (case.variant, case.generator, case.n, case.spin, case.seed,
+        # core.build_ns's arguments, in order
+        key = (case.variant, case.n, case.generator, case.spin, case.seed,
                case.fault_around)
         if key not in self._builds:
-            samples = [core.build_ns(case.variant, case.n, case.generator,
-                                     case.spin, case.seed, case.fault_around)]
+            def build() -> int:
+                return core.build_ns(*key)
+
+            samples = [build()]
             count = BUILD_SAMPLES if samples[0] < BUILD_LONG_NS else 3 \
                 if samples[0] < 5 * BUILD_LONG_NS else 1
-            samples += [core.build_ns(case.variant, case.n, case.generator,
-                                      case.spin, case.seed,
-                                      case.fault_around)
-                        for _ in range(count - 1)]
+            samples += [build() for _ in range(count - 1)]
             self._builds[key] = sorted(samples)[len(samples) // 2]
         return self._builds[key]
 
