@@ -523,6 +523,8 @@ static inline int64_t lb_swcheck_read(lb_array *a, int64_t i)
 /* userfaultfd helpers (uffd.c). */
 int lb_uffd_open(int features, char *why, size_t len);  /* fd or -1 */
 int lb_uffd_available(char *why, size_t len);
+int lb_uffd_has_feature(uint64_t feature, const char *name,
+                        const char *since, char *why, size_t len);
 int lb_uffd_register(int fd, void *start, size_t len);
 int lb_uffd_copy(int fd, void *dst, const void *src, size_t len);
 int lb_uffd_wake(int fd, void *start, size_t len);

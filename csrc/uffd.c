@@ -77,6 +77,54 @@ int lb_uffd_available(char *why, size_t len)
     return 1;
 }
 
+/* UFFD_FEATURE_* bits this kernel's userfaultfd offers (the UFFDIO_API
+ * handshake with no feature asked returns them), less those named in
+ * LAZYBENCH_HIDE_UFFD_FEATURES (a comma-separated list of feature names
+ * without the prefix, e.g. "MOVE,MINOR_SHMEM"), which simulates an older
+ * kernel.  1 if `feature` (named `name`, e.g. "MOVE", first offered in
+ * `since`, e.g. "Linux 6.8") is there; else 0 and the reason. */
+static int hidden(const char *name)
+{
+    const char *list = getenv("LAZYBENCH_HIDE_UFFD_FEATURES");
+    size_t len = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t k = end ? (size_t)(end - p) : strlen(p);
+        if (k == len && strncmp(p, name, len) == 0)
+            return 1;
+        p = end ? end + 1 : p + k;
+    }
+    return 0;
+}
+
+int lb_uffd_has_feature(uint64_t feature, const char *name,
+                        const char *since, char *why, size_t len)
+{
+    if (!lb_uffd_available(why, len))
+        return 0;
+    if (hidden(name)) {
+        snprintf(why, len, "UFFD_FEATURE_%s hidden by "
+                 "LAZYBENCH_HIDE_UFFD_FEATURES", name);
+        return 0;
+    }
+    int fd = open_raw(why, len);
+    if (fd < 0)
+        return 0;
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    int rc = ioctl(fd, UFFDIO_API, &api);
+    close(fd);
+    if (rc) {
+        snprintf(why, len, "UFFDIO_API refused (%s)", strerror(errno));
+        return 0;
+    }
+    if (!(api.features & feature)) {
+        snprintf(why, len, "this kernel's userfaultfd does not offer "
+                 "UFFD_FEATURE_%s (%s and later)", name, since);
+        return 0;
+    }
+    return 1;
+}
+
 const char *lb_uffd_how(void)
 {
     return __atomic_load_n(&uffd_how, __ATOMIC_RELAXED);

@@ -38,6 +38,7 @@ T = TypeVar("T")
 PLAN_FILE = "plan.json"
 # Environment the workers keep (pyperf gives them a minimal one).
 INHERITED_ENVIRON = ("PYTHONPATH", "LAZYBENCH_NO_USERFAULTFD",
+                     "LAZYBENCH_HIDE_UFFD_FEATURES",
                      "LAZYBENCH_MEMORY")
 
 
