@@ -355,6 +355,27 @@ def check_fits(cases: Sequence[Case]) -> None:
             raise ValueError(f"--elements {case.n}: {case.name} {why}")
 
 
+# Floors every run measures: those results.csv's normalised columns, the
+# headline, the comparison, the redirect and fault-around tables and the
+# profile read.  The others (one mechanism's own installation floors) run
+# when a variant of the run is made of them: its parts or joint floor.
+COMMON_FLOORS: frozenset[str] = frozenset({
+    "null-syscall", "mprotect", "sigsegv-roundtrip", "sigsegv-step",
+    "sigbus-uffd-roundtrip", "sigbus-copy", "first-touch", "decode",
+    "uffdio-copy", "uffdio-copy-16", "page-compute"})
+
+
+def run_floors(variants: Sequence[str]) -> tuple[str, ...]:
+    """The floors a run of these variants measures, in the core's order:
+    the common ones and the parts and joint floors of its C variants,
+    those that run here."""
+    own = {f for v in variants if v in core.VARIANTS
+           for i in (core.variant_info(v),) for f in (*i.parts, i.joint_floor)}
+    return tuple(f for f in core.FLOORS
+                 if (f in COMMON_FLOORS or f in own)
+                 and core.floor_available(f))
+
+
 def plan(profile: Profile | str = "default",
          selection: Selection | None = None) -> Plan:
     """The cases and floors of a run: the profile's, narrowed to the
@@ -421,7 +442,7 @@ def plan(profile: Profile | str = "default",
         raise ValueError(f"nothing to run: no case of the {profile.name} "
                          "suite matches the selection on the variants "
                          "available here")
-    floors = tuple(f for f in core.FLOORS if core.floor_available(f))
+    floors = run_floors(sorted({c.variant for c in cases}))
     names_seen = [c.name for c in cases]
     if len(set(names_seen)) != len(names_seen):
         raise AssertionError("two cases of one plan share a name")
