@@ -446,7 +446,10 @@ static int64_t over_memfd(int64_t iters, int features, int filled,
             .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR,
         };
         int64_t ns = LB_ESYS;
-        if (uffd < 0 || ioctl(uffd, UFFDIO_REGISTER, &reg) == 0) {
+        if (uffd >= 0 && ioctl(uffd, UFFDIO_REGISTER, &reg)) {
+            lb_set_error("registering a memfd mapping for missing and "
+                         "minor faults failed", NULL);
+        } else {
             ns = 0;
             for (int64_t k = 0; filled && k < chunk && ns == 0; k++)
                 if (pwrite(memfd, src, lb_page_size,

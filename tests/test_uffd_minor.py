@@ -196,3 +196,17 @@ def test_a_dropped_page_table_entry_is_mapped_again() -> None:
         after = arr.counters()
     assert after.pages_materialised == before.pages_materialised
     assert after.faults - before.faults == SMALL_PAGES
+
+
+def test_floors_restore_the_handler_and_free_their_descriptors() -> None:
+    before = signal.getsignal(signal.SIGBUS)
+    fds = len(os.listdir("/proc/self/fd"))
+    for name in ("pwrite-page", "uffdio-continue", "sigbus-memfd-roundtrip"):
+        assert core.floor_ns(name, 200) > 0, name
+    assert core.floor_ns("sigbus-continue", 5000) > 0     # two chunks
+    assert signal.getsignal(signal.SIGBUS) == before
+    assert len(os.listdir("/proc/self/fd")) == fds
+    # the variant's own handler still resolves its faults afterwards
+    with core.LazyArray("eager", SMALL_N) as ref, \
+            core.LazyArray(VARIANT, SMALL_N) as arr:
+        assert arr.run("seq").checksum == ref.run("seq").checksum
