@@ -344,7 +344,8 @@ def _redirect(fr: Frames) -> Part | None:
 def _page_budget(fr: Frames) -> Part | None:
     return _shown(page_budget_table(fr.level("c"), fr.floors),
                   "joint floor: the signal and the page's installation "
-                  "timed together in a minimal handler (sigbus-copy), plus "
+                  "timed together in a minimal handler (sigbus-copy for "
+                  "uffd-sigbus, sigbus-move for uffd-move), plus "
                   "page-compute.")
 
 
