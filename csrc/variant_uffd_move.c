@@ -39,6 +39,9 @@
  * (REG_ERR bit 1, set for SIGBUS from userfaultfd as for SIGSEGV) and
  * refuses it, to a missing page as to an installed one, with an error
  * (inside a guarded call) or a crash (outside): never a silent write.
+ * The price: one UFFDIO_WRITEPROTECT per installed run, measured alone
+ * at 0.7 to 0.85 us for one page and 42 to 52 ns a page for 16 pages a
+ * call (the uffdio-writeprotect floor: one page a call, after its move).
  * One gap is left: a store by another thread that lands between the move
  * and the write-protection of the same page (its first read in progress
  * on this thread, about a microsecond) goes through.  Closing it would
