@@ -23,7 +23,7 @@
  * MOVE_PREFAULT pages are made present by one MADV_POPULATE_WRITE when a
  * run reaches past those present, and runs are taken from them in turn:
  * one system call per batch instead of one trap per page.  Measured on
- * this machine (2 vCPUs, Linux 6.18), computing a page into the source
+ * a 2-vCPU x86-64 VM (Linux 6.18), computing a page into the source
  * and moving it, 4096 pages, median of 21: first touch 5.5 us a page,
  * batches of 4 5.2, of 16 4.6, of 64 4.7 (writing the page and
  * UFFDIO_COPY: 3.1).  Apart: UFFDIO_MOVE of a ready page 1.7 us, first
