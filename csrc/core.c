@@ -397,7 +397,9 @@ int lb_fill_pages(lb_array *a, int64_t page, int64_t last)
     int64_t hi = (last + 1) * lb_epp < a->n ? (last + 1) * lb_epp : a->n;
     uint64_t pages = (uint64_t)(last - page + 1);
     struct lb_tstate *ts = lb_tstate_get();
-    char *buf = ts ? lb_scratch(ts, ts->depth) : NULL;
+    char *buf = !ts ? NULL
+                : a->ops->buffer ? a->ops->buffer(a, ts->depth, (int64_t)pages)
+                : lb_scratch(ts, ts->depth);
     if (!buf) {
         abort_fill(a, lo, hi);
         lb_fail(a->ops->name, ": no buffer to compute the page in");

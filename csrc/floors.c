@@ -255,6 +255,9 @@ static int64_t floor_decode(int64_t iters)
  * nanoseconds, or a negative status. */
 typedef int64_t (*uffd_chunk_fn)(int fd, char *region, int64_t pages,
                                  const char *src, int64_t arg);
+static int64_t over_missing_mode(int64_t iters, int features, int prot,
+                                 int mode, int64_t src_pages,
+                                 uffd_chunk_fn fn, int64_t arg);
 
 /* Runs `fn` over `iters` fresh userfaultfd missing pages (opened with
  * `features`, mapped with `prot`), CHUNK_PAGES at a time; mapping and
@@ -262,6 +265,16 @@ typedef int64_t (*uffd_chunk_fn)(int fd, char *region, int64_t pages,
 static int64_t over_missing_pages(int64_t iters, int features, int prot,
                                   int64_t src_pages, uffd_chunk_fn fn,
                                   int64_t arg)
+{
+    return over_missing_mode(iters, features, prot,
+                             UFFDIO_REGISTER_MODE_MISSING, src_pages, fn,
+                             arg);
+}
+
+/* The same, registered with UFFDIO_REGISTER `mode`. */
+static int64_t over_missing_mode(int64_t iters, int features, int prot,
+                                 int mode, int64_t src_pages,
+                                 uffd_chunk_fn fn, int64_t arg)
 {
     if (iters <= 0)
         return LB_EINVAL;
@@ -290,7 +303,7 @@ static int64_t over_missing_pages(int64_t iters, int features, int prot,
             break;
         }
         madvise(p, len, MADV_NOHUGEPAGE);
-        if (lb_uffd_register(fd, p, len)) {
+        if (lb_uffd_register_mode(fd, p, len, mode)) {
             munmap(p, len);
             total = LB_ESYS;
             break;
@@ -592,6 +605,107 @@ static int64_t floor_sigbus_memfd(int64_t iters)
     return over_memfd(iters, MINOR_FEATURES, 0, sigbus_memfd_bare_chunk);
 }
 
+/* ---- uffd-move's floors ------------------------------------------------
+ *
+ * Each page is got as uffd-move gets it (lb_move_source at nesting level
+ * 0, then a write to it, which faults the page in when the variant's
+ * source buffer left a hole there: what the variant's computation pays on
+ * its first store), so the floors and the variant share its source-page
+ * policy whichever it is built with. */
+#define MOVE_FEATURES (UFFD_FEATURE_SIGBUS | (1 << 16))   /* ..._MOVE */
+#define MOVE_MODE (UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP)
+
+static char *move_source_page(void)
+{
+    char *src = lb_move_source(0, 1);
+    if (src)
+        *(volatile int64_t *)src = 1;
+    return src;
+}
+
+/* Per page: a source page, and UFFDIO_MOVE of it into place. */
+static int64_t move_chunk(int fd, char *region, int64_t pages,
+                          const char *unused_src, int64_t unused)
+{
+    (void)unused_src, (void)unused;
+    int64_t t0 = lb_now_ns();
+    for (int64_t k = 0; k < pages; k++) {
+        char *src = move_source_page();
+        if (!src || lb_move_place(fd, region + k * (int64_t)lb_page_size,
+                                  src, lb_page_size, 0))
+            return LB_ESYS;
+    }
+    return lb_now_ns() - t0;
+}
+
+/* Per page, untimed: a source page moved into place; timed: its
+ * UFFDIO_WRITEPROTECT. */
+static int64_t protect_chunk(int fd, char *region, int64_t pages,
+                             const char *unused_src, int64_t unused)
+{
+    (void)unused_src, (void)unused;
+    for (int64_t k = 0; k < pages; k++) {
+        char *src = move_source_page();
+        if (!src || lb_move_place(fd, region + k * (int64_t)lb_page_size,
+                                  src, lb_page_size, 0))
+            return LB_ESYS;
+    }
+    int64_t t0 = lb_now_ns();
+    for (int64_t k = 0; k < pages; k++)
+        if (lb_move_protect(fd, region + k * (int64_t)lb_page_size,
+                            lb_page_size))
+            return LB_ESYS;
+    return lb_now_ns() - t0;
+}
+
+static int move_fd = -1;
+
+/* Resolves the probe's fault as uffd-move's install step does: a source
+ * page, UFFDIO_MOVE, UFFDIO_WRITEPROTECT; no computing, no bookkeeping. */
+static void move_handler(int signo, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    if (uc->uc_mcontext.gregs[REG_RIP] == (greg_t)lb_probe_insn) {
+        char *page = (char *)((uintptr_t)si->si_addr &
+                              ~(uintptr_t)(lb_page_size - 1));
+        char *src = move_source_page();
+        if (src && lb_move_place(move_fd, page, src, lb_page_size, 1) == 0)
+            return;
+    }
+    signal(signo, SIG_DFL);
+}
+
+static int64_t sigbus_move_chunk(int fd, char *region, int64_t pages,
+                                 const char *src, int64_t unused)
+{
+    (void)src, (void)unused;
+    move_fd = fd;
+    struct sig_ctx ctx = {.signo = SIGBUS, .handler = move_handler,
+                          .page = region, .stride = (int64_t)lb_page_size,
+                          .iters = pages};
+    int rc = lb_guarded(NULL, body_signal, &ctx);
+    move_fd = -1;
+    return rc ? rc : ctx.ns;
+}
+
+static int64_t floor_uffdio_move(int64_t iters)
+{
+    return over_missing_mode(iters, MOVE_FEATURES, PROT_READ | PROT_WRITE,
+                             MOVE_MODE, 1, move_chunk, 0);
+}
+
+static int64_t floor_uffdio_writeprotect(int64_t iters)
+{
+    return over_missing_mode(iters, MOVE_FEATURES, PROT_READ | PROT_WRITE,
+                             MOVE_MODE, 1, protect_chunk, 0);
+}
+
+static int64_t floor_sigbus_move(int64_t iters)
+{
+    return over_missing_mode(iters, MOVE_FEATURES, PROT_READ | PROT_WRITE,
+                             MOVE_MODE, 1, sigbus_move_chunk, 0);
+}
+
 /* Computing one page of the hash generator into a buffer: the work every
  * variant does per materialised page, without any fault. */
 static int64_t floor_page_compute(int64_t iters)
@@ -660,6 +774,11 @@ static const struct lb_floor floors[] = {
      "SIGBUS from a hole of a registered memfd mapping resolved in the "
      "handler by a pwrite of a ready page and one UFFDIO_CONTINUE",
      floor_sigbus_continue, minor_floor_available},
+    {"sigbus-move",
+     "SIGBUS from a userfaultfd missing page resolved in the handler as "
+     "uffd-move installs a page: a page of its source buffer (got as the "
+     "variant gets it, timed), UFFDIO_MOVE of it, UFFDIO_WRITEPROTECT",
+     floor_sigbus_move, lb_move_available},
     {"first-touch", "first write to a fresh anonymous 4 KiB page",
      floor_first_touch, NULL},
     {"decode", "Capstone decode of one load and its operand analysis",
@@ -676,6 +795,13 @@ static const struct lb_floor floors[] = {
      "UFFDIO_CONTINUE of one page already in the page cache into a "
      "registered memfd mapping, no fault",
      floor_uffdio_continue, minor_floor_available},
+    {"uffdio-move",
+     "a page of uffd-move's source buffer (got as the variant gets it, "
+     "timed) and UFFDIO_MOVE of it into a missing page, no fault",
+     floor_uffdio_move, lb_move_available},
+    {"uffdio-writeprotect",
+     "UFFDIO_WRITEPROTECT of one installed page, no fault",
+     floor_uffdio_writeprotect, lb_move_available},
     {"page-compute", "computing one page of the hash generator, no fault",
      floor_page_compute, NULL},
 };

@@ -73,6 +73,12 @@ struct lb_variant_ops {
      * lb_fail: the core hands the pages back before it fails. */
     int (*install)(lb_array *a, int64_t first, int64_t last,
                    const char *buf);
+    /* Page-granular variants: where lb_fill_pages computes `pages` pages
+     * at this thread's nesting level `depth` before install (NULL: the
+     * core's lb_scratch).  For a variant whose install takes the buffer's
+     * pages away (uffd-move), so the core's scratch keeps its pages for
+     * the others.  Async-signal-safe; NULL when there is none. */
+    char *(*buffer)(lb_array *a, int depth, int64_t pages);
     /* The address user code reads element i through (NULL: the default
      * for its access path; see lb_handle). */
     const void *(*handle)(const lb_array *a, int64_t i);
@@ -531,6 +537,7 @@ int lb_uffd_available(char *why, size_t len);
 int lb_uffd_has_feature(uint64_t feature, const char *name,
                         const char *since, char *why, size_t len);
 int lb_uffd_register(int fd, void *start, size_t len);
+int lb_uffd_register_mode(int fd, void *start, size_t len, int mode);
 int lb_uffd_copy(int fd, void *dst, const void *src, size_t len);
 int lb_uffd_wake(int fd, void *start, size_t len);
 
@@ -546,10 +553,25 @@ struct lb_uffd {
     int handler_cpu, caller_cpu;   /* -1: unpinned */
 };
 int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out);
+/* The same with the region's protection and UFFDIO_REGISTER modes. */
+int lb_uffd_create_mode(lb_array *a, int features, int prot, int mode,
+                        struct lb_uffd **out);
 void lb_uffd_destroy(lb_array *a, struct lb_uffd *u);
 int lb_uffd_reset(lb_array *a);
 int lb_uffd_install(lb_array *a, int64_t first, int64_t last,
                     const char *buf);
 void lb_uffd_forked(lb_array *a);
+
+/* uffd-move's steps, shared with its floors (variant_uffd_move.c): 1 if
+ * this kernel's userfaultfd offers UFFD_FEATURE_MOVE; where this thread
+ * computes `pages` pages at nesting level `depth` (its source buffer);
+ * UFFDIO_MOVE of computed pages into place and, with `protect`,
+ * UFFDIO_WRITEPROTECT of them; that alone (0 or -errno).  All but the
+ * first are async-signal-safe. */
+int lb_move_available(char *why, size_t len);
+char *lb_move_source(int depth, int64_t pages);
+int lb_move_place(int fd, char *dst, const char *src, size_t len,
+                  int protect);
+int lb_move_protect(int fd, char *dst, size_t len);
 
 #endif

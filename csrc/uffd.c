@@ -130,13 +130,19 @@ const char *lb_uffd_how(void)
     return __atomic_load_n(&uffd_how, __ATOMIC_RELAXED);
 }
 
-int lb_uffd_register(int fd, void *start, size_t len)
+int lb_uffd_register_mode(int fd, void *start, size_t len, int mode)
 {
     struct uffdio_register reg = {
         .range = {.start = (uint64_t)(uintptr_t)start, .len = len},
-        .mode = UFFDIO_REGISTER_MODE_MISSING,
+        .mode = (uint64_t)mode,
     };
     return ioctl(fd, UFFDIO_REGISTER, &reg);
+}
+
+int lb_uffd_register(int fd, void *start, size_t len)
+{
+    return lb_uffd_register_mode(fd, start, len,
+                                 UFFDIO_REGISTER_MODE_MISSING);
 }
 
 /* Async-signal-safe (one ioctl).  0, or -errno. */
@@ -166,15 +172,22 @@ int lb_uffd_wake(int fd, void *start, size_t len)
 
 int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out)
 {
+    /* Read-only: UFFDIO_COPY installs pages all the same, and a store to
+     * a lazy element faults instead of overwriting it. */
+    return lb_uffd_create_mode(a, features, PROT_READ,
+                               UFFDIO_REGISTER_MODE_MISSING, out);
+}
+
+int lb_uffd_create_mode(lb_array *a, int features, int prot, int mode,
+                        struct lb_uffd **out)
+{
     char why[200];
     struct lb_uffd *u = calloc(1, sizeof *u);
     if (!u)
         return LB_ENOMEM;
     u->fd = -1;
     u->stopfd = -1;
-    /* Read-only: UFFDIO_COPY installs pages all the same, and a store to
-     * a lazy element faults instead of overwriting it. */
-    void *region = mmap(NULL, a->bytes, PROT_READ,
+    void *region = mmap(NULL, a->bytes, prot,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     u->region = region == MAP_FAILED ? NULL : region;
     if (!u->region) {
@@ -188,7 +201,8 @@ int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out)
      * PROT_NONE reservation instead (lb_uffd_forked). */
     madvise(u->region, a->bytes, MADV_DONTFORK);
     u->fd = lb_uffd_open(features, why, sizeof why);
-    if (u->fd < 0 || lb_uffd_register(u->fd, u->region, a->bytes)) {
+    if (u->fd < 0 ||
+        lb_uffd_register_mode(u->fd, u->region, a->bytes, mode)) {
         lb_set_error("userfaultfd: ", u->fd < 0 ? why : strerror(errno));
         lb_uffd_destroy(a, u);
         return LB_EUNAVAIL;

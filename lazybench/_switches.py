@@ -278,6 +278,14 @@ def model(variant: str) -> Model:
             "missing (or minor) fault on a memfd hole -> SIGBUS handler "
             "(compute, pwrite into the page cache, UFFDIO_CONTINUE maps it) "
             "-> rt_sigreturn")
+    if info.signal == "SIGBUS" and info.joint_floor == "sigbus-move":
+        # the source pages come from one MADV_POPULATE_WRITE per 16
+        # (variant_uffd_move.c's MOVE_PREFAULT), at fault-around 1
+        return Model(
+            "uffd-move", 1, 0, 1, 2 + 1 / 16, 0,
+            "missing-page fault -> SIGBUS handler (compute into a "
+            "prefaulted source page, UFFDIO_MOVE, UFFDIO_WRITEPROTECT; "
+            "MADV_POPULATE_WRITE once per 16 source pages) -> rt_sigreturn")
     if info.signal == "SIGBUS":
         return Model(
             "uffd-sigbus", 1, 0, 1, 1, 0,
