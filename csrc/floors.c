@@ -638,22 +638,27 @@ static int64_t move_chunk(int fd, char *region, int64_t pages,
     return lb_now_ns() - t0;
 }
 
-/* Per page, untimed: a source page moved into place; timed: its
- * UFFDIO_WRITEPROTECT. */
+/* Per page, untimed: a source page, its digest, and its move into place;
+ * timed: its UFFDIO_WRITEPROTECT and the check of the installed page
+ * against the digest (the rest of uffd-move's install step). */
 static int64_t protect_chunk(int fd, char *region, int64_t pages,
                              const char *unused_src, int64_t unused)
 {
     (void)unused_src, (void)unused;
+    static uint64_t want[CHUNK_PAGES];          /* floors run on one thread */
     for (int64_t k = 0; k < pages; k++) {
         char *src = move_source_page();
-        if (!src || lb_move_place(fd, region + k * (int64_t)lb_page_size,
-                                  src, lb_page_size, 0))
+        if (!src)
+            return LB_ESYS;
+        want[k] = lb_move_digest(src, lb_page_size);
+        if (lb_move_place(fd, region + k * (int64_t)lb_page_size, src,
+                          lb_page_size, 0))
             return LB_ESYS;
     }
     int64_t t0 = lb_now_ns();
     for (int64_t k = 0; k < pages; k++)
         if (lb_move_protect(fd, region + k * (int64_t)lb_page_size,
-                            lb_page_size))
+                            lb_page_size, want[k]))
             return LB_ESYS;
     return lb_now_ns() - t0;
 }
@@ -698,6 +703,49 @@ static int64_t floor_uffdio_writeprotect(int64_t iters)
 {
     return over_missing_mode(iters, MOVE_FEATURES, PROT_READ | PROT_WRITE,
                              MOVE_MODE, 1, protect_chunk, 0);
+}
+
+/* uffd-move's check of the window between its move and its
+ * write-protection (lb_move_protect), driven by hand: a page moved into
+ * place, a store to it before the write-protection (another thread's, in
+ * the variant), then the write-protection.  0 when the store was found
+ * and the page dropped again (missing: reading it faults anew), else a
+ * negative status. */
+static int64_t window_store_chunk(int fd, char *region, int64_t pages,
+                                  const char *unused_src, int64_t unused)
+{
+    (void)pages, (void)unused_src, (void)unused;
+    char *src = move_source_page();
+    if (!src)
+        return LB_ESYS;
+    memset(src, 0x5a, lb_page_size);
+    uint64_t want = lb_move_digest(src, lb_page_size);
+    if (lb_move_place(fd, region, src, lb_page_size, 0))
+        return LB_ESYS;
+    ((volatile char *)region)[100] = 1;         /* the store in the window */
+    if (lb_move_protect(fd, region, lb_page_size, want) != LB_MOVE_STORED) {
+        lb_set_error("uffd-move: a store between the move and the "
+                     "write-protection was not found", NULL);
+        return LB_ELAZY;
+    }
+    unsigned char resident = 1;
+    if (mincore(region, lb_page_size, &resident) || (resident & 1)) {
+        lb_set_error("uffd-move: the page stored to was not dropped", NULL);
+        return LB_ELAZY;
+    }
+    return 0;
+}
+
+int lb_move_window_check(void)
+{
+    char why[200] = "";
+    if (!lb_move_available(why, sizeof why)) {
+        lb_set_error("uffd-move unavailable: ", why);
+        return LB_EUNAVAIL;
+    }
+    int64_t rc = over_missing_mode(1, MOVE_FEATURES, PROT_READ | PROT_WRITE,
+                                   MOVE_MODE, 1, window_store_chunk, 0);
+    return rc < 0 ? (int)rc : LB_OK;
 }
 
 static int64_t floor_sigbus_move(int64_t iters)
@@ -800,7 +848,8 @@ static const struct lb_floor floors[] = {
      "timed) and UFFDIO_MOVE of it into a missing page, no fault",
      floor_uffdio_move, lb_move_available},
     {"uffdio-writeprotect",
-     "UFFDIO_WRITEPROTECT of one installed page, no fault",
+     "UFFDIO_WRITEPROTECT of one installed page and the check that no "
+     "store reached it (a digest of the page before and after), no fault",
      floor_uffdio_writeprotect, lb_move_available},
     {"page-compute", "computing one page of the hash generator, no fault",
      floor_page_compute, NULL},

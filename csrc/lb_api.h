@@ -257,6 +257,12 @@ const char *lb_floor_what(int floor);
 int lb_floor_available(int floor, char *why, size_t len);
 int64_t lb_floor_run(int floor, int64_t iters);
 
+/* uffd-move's store check, driven by hand: a store to a page between its
+ * UFFDIO_MOVE and its write-protection must be found and the page
+ * dropped.  LB_OK when it is; LB_EUNAVAIL without UFFD_FEATURE_MOVE;
+ * else the failure with its message. */
+int lb_move_window_check(void);
+
 const char *lb_capstone_version(void);
 
 /* Facts about the build and the machine, for run.json.  The compiler that

@@ -572,6 +572,11 @@ int lb_move_available(char *why, size_t len);
 char *lb_move_source(int depth, int64_t pages);
 int lb_move_place(int fd, char *dst, const char *src, size_t len,
                   int protect);
-int lb_move_protect(int fd, char *dst, size_t len);
+/* UFFDIO_WRITEPROTECT of installed pages, then their digest checked
+ * against `want` (lb_move_digest of the computed pages): LB_MOVE_STORED
+ * (the pages dropped again) when a store reached them before. */
+enum { LB_MOVE_STORED = 1 };
+uint64_t lb_move_digest(const char *p, size_t len);
+int lb_move_protect(int fd, char *dst, size_t len, uint64_t want);
 
 #endif

@@ -13,7 +13,7 @@ import pytest
 
 from lazybench import LazyEvaluationError
 from lazybench import _array as core
-from lazybench._core import lib
+from lazybench._core import ffi, lib
 
 from conftest import SMALL_N, SMALL_PAGES, race, run_python
 
@@ -78,6 +78,14 @@ def test_store_outside_a_guarded_call_dies_with_the_reason() -> None:
     assert proc.returncode == -signal.SIGBUS, proc.stderr
     assert STORE in proc.stderr
     assert "stored" not in proc.stdout
+
+
+def test_a_store_between_move_and_write_protection_is_found() -> None:
+    """Another thread's store in the window before the write-protection
+    (driven by hand in C: move, store, protect) is found by the digest
+    and the page dropped, never read back."""
+    assert lib.lb_move_window_check() == lib.LB_OK, \
+        ffi.string(lib.lb_last_error()).decode()
 
 
 def test_values_after_reset() -> None:
