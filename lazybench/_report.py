@@ -344,8 +344,8 @@ def _redirect(fr: Frames) -> Part | None:
 def _page_budget(fr: Frames) -> Part | None:
     return _shown(page_budget_table(fr.level("c"), fr.floors),
                   "joint floor: the signal and the page's installation "
-                  "timed together in a minimal handler (sigbus-copy), plus "
-                  "page-compute.")
+                  "timed together in a minimal handler (sigbus-copy, "
+                  "sigsegv-open), plus page-compute.")
 
 
 @section("Fault-around (sequential scan)")
