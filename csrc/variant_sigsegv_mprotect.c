@@ -486,9 +486,19 @@ int lb_mem_write_works(void)
 /* The anonymous view written through /proc/self/mem, else the memfd
  * (LAZYBENCH_MPROTECT_MEMFD set: the memfd, as on a kernel that refuses
  * forced writes). */
+static int use_mem_write(void)
+{
+    return !getenv("LAZYBENCH_MPROTECT_MEMFD") && lb_mem_write_works();
+}
+
+const char *lb_mprotect_source(void)
+{
+    return use_mem_write() ? "/proc/self/mem" : "memfd";
+}
+
 static int map_view(lb_array *a, struct mprot *m)
 {
-    if (!getenv("LAZYBENCH_MPROTECT_MEMFD") && lb_mem_write_works()) {
+    if (use_mem_write()) {
         m->fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
         m->view = mmap(NULL, a->bytes, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -38,6 +38,13 @@ def uffd_how() -> str | None:
     return None if how == ffi.NULL else ffi.string(how).decode()
 
 
+def mprotect_source() -> str:
+    """Where a sigsegv-mprotect array created now writes its pages:
+    '/proc/self/mem' (anonymous memory, one fault a page) or 'memfd'
+    (where the kernel refuses, or LAZYBENCH_MPROTECT_MEMFD is set)."""
+    return ffi.string(lib.lb_mprotect_source()).decode()
+
+
 def tsc_hz() -> float | None:
     """The TSC rate measured against CLOCK_MONOTONIC over about 20 ms;
     None where the core cannot read a TSC."""

@@ -267,11 +267,17 @@ def model(variant: str) -> Model:
             "move the register) -> rt_sigreturn; a first write to a fresh "
             "values page per 512 elements")
     if info.signal == "SIGSEGV":
+        if core.mprotect_source() == "memfd":
+            return Model(
+                "sigsegv-mprotect", 2, 0, 1, 2, 0,
+                "protection fault -> SIGSEGV handler (compute, pwrite into "
+                "the memfd, mprotect) -> rt_sigreturn -> the read faults "
+                "again to map the page now readable")
         return Model(
-            "sigsegv-mprotect", 2, 0, 1, 2, 0,
-            "protection fault -> SIGSEGV handler (compute, pwrite, mprotect) "
-            "-> rt_sigreturn -> the read faults again to map the page now "
-            "readable")
+            "sigsegv-mprotect", 1, 0, 1, 2, 0,
+            "protection fault -> SIGSEGV handler (compute, pwrite through "
+            "/proc/self/mem, which maps the page, mprotect) -> "
+            "rt_sigreturn -> the read re-executes")
     if info.signal == "SIGBUS":
         return Model(
             "uffd-sigbus", 1, 0, 1, 1, 0,
