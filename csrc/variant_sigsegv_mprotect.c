@@ -20,38 +20,46 @@
  * force_override, no /proc; LAZYBENCH_MPROTECT_MEMFD simulates it) the
  * region is a shared mapping of a memfd instead, the pwrite allocates a
  * page-cache page, and the re-executed load takes a second, minor fault
- * to map it.  Measured here (2 vCPUs, one process, medians; hash, 64
- * pages, sequential, fault-around 1; the sigsegv-open floors time the
- * signal resolved by each install step in a bare handler):
+ * to map it.  Measured in one process (2 vCPUs; hash, 64 pages,
+ * sequential scan, fault-around 1; a fresh array of each design every
+ * repetition, the floors in between; medians of 61):
  *
- *                               per page   / sum of parts
- *   /proc/self/mem (kept)       14.0 us    1.38
- *   memfd (before)              14.7 us    1.44
- *   sum of parts                10.2 us    (sigsegv 4.1, mprotect 1.4,
- *                                           first touch 3.5, compute 1.1)
- *   sigsegv-open + compute      13.9 us    1.37
- *   sigsegv-open-memfd + compute 14.8 us   1.46
+ *                                 per page   / sum of parts
+ *   /proc/self/mem (kept)         14.3 us    1.39
+ *   memfd (before; the fallback)  15.8 us    1.55  (slower in 43 of 61)
+ *   sum of parts                  10.2 us    (sigsegv 4.2, mprotect 1.5,
+ *                                             first touch 3.5, compute 1.1)
+ *   sigsegv-open + compute        14.4 us    1.41
+ *   sigsegv-open-memfd + compute  15.0 us    1.47
  *
- * The variant costs its joint floor: what it pays beyond the sum of
- * parts is the kernel's.  Through /proc/self/mem a page costs 5.2 us to
- * write against 3.5 us for a first touch (a bounce page allocated and
- * freed per call, a remote GUP under mmap_lock), and mprotect over a
- * present entry 2.2 against 1.4 us over none.  Through a memfd: the
- * page-cache insertion (shmem accounting, memcg charge, LRU) about as
- * much as a first touch, but the second fault 2.8 us more.  mprotect
- * itself costs 1.3-1.8 us or 3-7 us per page depending only on where the
- * region's two mappings fall in the process's maple tree (a spanning
- * store rebalances nodes on every call when they straddle a leaf), for
- * anonymous and memfd regions alike: one reason figures move between
- * runs.  Tried and dropped: MADV_POPULATE_READ after the mprotect (the
- * populate costs more than the fault it saves: 18 against 16 us in the
- * bare handler); mmap MAP_FIXED|MAP_POPULATE of the page instead of the
- * mprotect (21 us); an anonymous page filled and moved in with mremap
- * (23 us, mremap alone 11 us; sequential scans did stay one mapping);
- * computing into a writable second view of the memfd, prefaulted ahead
- * with MADV_POPULATE_WRITE (10 us in the handler but 4.5 us a page to
- * prefault, and pages allocated before they are touched); fallocate
- * ahead (saves 2.3 us in the handler, costs 1.6 us a page ahead).
+ * The variant costs its joint floor (the signal resolved by its install
+ * step in a bare handler, plus the values): what it pays beyond the sum
+ * of parts is the kernel's.  Timed apart (a C probe, layouts shuffled):
+ * a page written through /proc/self/mem costs 5.1 us, 3.4 of them even
+ * when the page exists (a bounce page allocated and freed per call, a
+ * remote GUP under mmap_lock), against 3.4 us for a first touch;
+ * mprotect over the present entry 2.3 against 1.4 us over none.  Through
+ * a memfd the pwrite into a hole costs 3.6 us (2.0 into an existing
+ * page: shmem accounting, page-cache insertion, memcg charge, LRU, the
+ * file times), mprotect of a shared mapping 1.9 us, and the second fault
+ * 2.7 us more.  mprotect itself costs 1.3-1.8 us or 3-7 us per page
+ * depending only on where the region's two mappings fall in the
+ * process's maple tree (a spanning store rebalances nodes on every call
+ * when they straddle a leaf), for anonymous and memfd regions alike: one
+ * reason figures move between runs.  Tried and dropped (bare-handler
+ * probes, same run, the memfd design 14.2 us, /proc/self/mem 12.8 us):
+ * MADV_POPULATE_READ after the mprotect (15.1 us: the populate costs 3.6
+ * us, more than the fault it saves); mmap MAP_FIXED|MAP_POPULATE of the
+ * page instead of the mprotect (19.2 us); an anonymous page filled and
+ * moved in with mremap (23.1 us, mremap alone 11.3 us; a sequential scan
+ * of 1000 pages did stay one mapping); computing into a writable second
+ * view of the memfd prefaulted ahead with MADV_POPULATE_WRITE (9.8 us in
+ * the handler, but 4.3 us a page to prefault, and pages allocated before
+ * they are touched); fallocate ahead (11.5 us in the handler, 1.7 us a
+ * page ahead).  Guard markers (MADV_GUARD_INSTALL over a PROT_READ memfd
+ * view, MADV_GUARD_REMOVE to open: 1.0 us, no mapping split) cost 12.8
+ * us like /proc/self/mem, with the second fault; not taken: page tables
+ * for the whole region at create, and no mprotect left to measure.
  *
  * Mapping budget.  Every run of opened pages between closed ones splits
  * the region into more kernel mappings, and vm.max_map_count bounds the
@@ -70,7 +78,7 @@
  * open run around the entry (of at most EVICT_MAX_RUN pages; pages opened
  * side by side merged into it), all its pages ready, bounded by closed
  * pages or the region's ends, at least one of them closed.  Closing it,
- * under the lock: mprotect PROT_NONE, then the hole punched in the memfd,
+ * under the lock: mprotect PROT_NONE, then its memory dropped (drop_pages),
  * then its state words back to lazy and its open bytes to 0, and the
  * counts lowered; the evicted_pages counter adds its pages.  A thread that
  * faults on such a page between the mprotect and the state change sees
@@ -259,7 +267,7 @@ static int drop_pages(const struct mprot *m, int64_t first, size_t len)
  * open (closed with an earlier run) or inside a longer open run are
  * forgotten; a run still being published (opened, its state words not
  * ready yet) goes back to the end of the ring.  At most *budget entries
- * are looked at.  Closing: PROT_NONE first, then the hole in the memfd,
+ * are looked at.  Closing: PROT_NONE first, then its memory dropped,
  * then the state words back to lazy, so a thread that faults on it in
  * between sees it ready, returns, and faults again until it is lazy,
  * then computes it again.  1 if a run was closed.  Under the lock;
