@@ -20,7 +20,12 @@
  * force_override, no /proc; LAZYBENCH_MPROTECT_MEMFD simulates it) the
  * region is a shared mapping of a memfd instead, the pwrite allocates a
  * page-cache page, and the re-executed load takes a second, minor fault
- * to map it.  Measured in one process (2 vCPUs; hash, 64 pages,
+ * to map it.  With fault-around above 1 the memfd is used too: it
+ * writes a run with one pwrite and maps it with one fault, where
+ * /proc/self/mem copies page by page (paired runs, 256 pages, medians of
+ * 31: 14.2 against 13.5 us a page at fault-around 2, 11.4 against 10.0
+ * at 4, 7.9 against 7.1 at 8, 8.1 against 6.9 at 16).  Measured in one
+ * process (2 vCPUs; hash, 64 pages,
  * sequential scan, fault-around 1; a fresh array of each design every
  * repetition, the floors in between; medians of 61):
  *
@@ -491,22 +496,26 @@ int lb_mem_write_works(void)
     return works;
 }
 
-/* The anonymous view written through /proc/self/mem, else the memfd
- * (LAZYBENCH_MPROTECT_MEMFD set: the memfd, as on a kernel that refuses
- * forced writes). */
-static int use_mem_write(void)
+/* The anonymous view written through /proc/self/mem at fault-around 1,
+ * else the memfd: /proc/self/mem copies page by page (a GUP and a bounce
+ * page each), the memfd takes a run in one pwrite and maps it with one
+ * fault, and was faster from fault-around 4 on (see the header).
+ * LAZYBENCH_MPROTECT_MEMFD set: the memfd always, as on a kernel that
+ * refuses forced writes. */
+static int use_mem_write(int64_t fault_around)
 {
-    return !getenv("LAZYBENCH_MPROTECT_MEMFD") && lb_mem_write_works();
+    return fault_around <= 1 && !getenv("LAZYBENCH_MPROTECT_MEMFD") &&
+           lb_mem_write_works();
 }
 
-const char *lb_mprotect_source(void)
+const char *lb_mprotect_source(int64_t fault_around)
 {
-    return use_mem_write() ? "/proc/self/mem" : "memfd";
+    return use_mem_write(fault_around) ? "/proc/self/mem" : "memfd";
 }
 
 static int map_view(lb_array *a, struct mprot *m)
 {
-    if (use_mem_write()) {
+    if (use_mem_write(a->p.fault_around)) {
         m->fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
         m->view = mmap(NULL, a->bytes, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

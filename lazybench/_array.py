@@ -38,11 +38,12 @@ def uffd_how() -> str | None:
     return None if how == ffi.NULL else ffi.string(how).decode()
 
 
-def mprotect_source() -> str:
-    """Where a sigsegv-mprotect array created now writes its pages:
-    '/proc/self/mem' (anonymous memory, one fault a page) or 'memfd'
-    (where the kernel refuses, or LAZYBENCH_MPROTECT_MEMFD is set)."""
-    return ffi.string(lib.lb_mprotect_source()).decode()
+def mprotect_source(fault_around: int = 1) -> str:
+    """Where a sigsegv-mprotect array created now with `fault_around`
+    writes its pages: '/proc/self/mem' (anonymous memory, one page fault a
+    fault; fault-around 1) or 'memfd' (larger fault-arounds, a kernel that
+    refuses forced writes, or LAZYBENCH_MPROTECT_MEMFD set)."""
+    return ffi.string(lib.lb_mprotect_source(fault_around)).decode()
 
 
 def tsc_hz() -> float | None:

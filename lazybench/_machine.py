@@ -37,7 +37,8 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "perf_event_paranoid": int,
     # userfaultfd as the core found it
     "uffd_usable": bool, "uffd_how": str, "uffd_refused": str,
-    # where sigsegv-mprotect writes its pages ('/proc/self/mem', 'memfd')
+    # where sigsegv-mprotect writes its pages at fault-around 1
+    # ('/proc/self/mem', 'memfd')
     "mprotect_source": str,
     # the build
     "compiler": str, "lazybench": str, "git_revision": str, "git_dirty": bool,

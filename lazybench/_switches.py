@@ -267,7 +267,8 @@ def model(variant: str) -> Model:
             "move the register) -> rt_sigreturn; a first write to a fresh "
             "values page per 512 elements")
     if info.signal == "SIGSEGV":
-        if core.mprotect_source() == "memfd":
+        # profiles run at fault-around 1
+        if core.mprotect_source(1) == "memfd":
             return Model(
                 "sigsegv-mprotect", 2, 0, 1, 2, 0,
                 "protection fault -> SIGSEGV handler (compute, pwrite into "
