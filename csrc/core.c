@@ -314,6 +314,24 @@ int64_t lb_read(lb_array *a, int64_t j)
 
 /* ---- state words and the page path ----------------------------------- */
 
+/* The window of a fault on `page` given the stream so far (lb_api.h). */
+static int64_t fa_window(const lb_fa_state *s, int64_t page)
+{
+    if (s->window > 0 && page + 1 == s->next) {
+        int64_t w = s->window * LB_FA_AUTO_GROWTH;
+        return w < LB_FA_AUTO_MAX ? w : LB_FA_AUTO_MAX;
+    }
+    return 1;
+}
+
+int64_t lb_fa_step(lb_fa_state *s, int64_t page)
+{
+    int64_t w = fa_window(s, page);
+    s->window = w;
+    s->next = page + w + 1;
+    return w;
+}
+
 int64_t lb_claim_run(lb_array *a, int64_t page, uint8_t *seen)
 {
     uint8_t *state = a->state;
@@ -323,14 +341,29 @@ int64_t lb_claim_run(lb_array *a, int64_t page, uint8_t *seen)
         *seen = expect;
         return -1;
     }
+    int64_t window = a->p.fault_around;
+    struct lb_tstate *ts = NULL;
+    if (window == LB_FAULT_AROUND_AUTO) {
+        ts = lb_tstate_get();
+        if (ts && ts->fa_array != a) {
+            ts->fa_array = a;
+            ts->fa.next = ts->fa.window = 0;
+        }
+        window = ts ? fa_window(&ts->fa, page) : 1;
+    }
     int64_t last = page;
-    while (last + 1 < a->npages && last + 1 - page < a->p.fault_around) {
+    while (last + 1 < a->npages && last + 1 - page < window) {
         expect = LB_PAGE_LAZY;
         if (!__atomic_compare_exchange_n(&state[last + 1], &expect,
                                          LB_PAGE_FILLING, 0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE))
             break;
         last++;
+    }
+    if (ts) {
+        /* the stream goes on where this run ended, at the window asked */
+        ts->fa.window = window;
+        ts->fa.next = last + 2;
     }
     return last;
 }
@@ -866,11 +899,12 @@ int lb_params_check(const lb_params *params)
     if (params->spin < 0 || params->spin > LB_MAX_SPIN)
         return fail_status(LB_EINVAL, "spin must be between 0 and 1000000",
                            NULL);
-    if (params->fault_around < 0 ||
+    if ((params->fault_around < 0 &&
+         params->fault_around != LB_FAULT_AROUND_AUTO) ||
         params->fault_around > LB_MAX_FAULT_AROUND)
         return fail_status(LB_EINVAL,
-                           "fault-around must be between 1 and 64 pages",
-                           NULL);
+                           "fault-around must be between 1 and 64 pages, "
+                           "or auto", NULL);
     return LB_OK;
 }
 
@@ -886,7 +920,9 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
     int bad = lb_params_check(params);
     if (bad)
         return bad;
-    if (params->fault_around > 1 && !variants[variant]->has_fault_around)
+    if ((params->fault_around > 1 ||
+         params->fault_around == LB_FAULT_AROUND_AUTO) &&
+        !variants[variant]->has_fault_around)
         return fail_status(LB_EINVAL, variants[variant]->name,
                            " has no fault-around");
     char why[256] = "";
@@ -901,7 +937,8 @@ int lb_create(int variant, const lb_params *params, lb_array **out)
         return fail_status(LB_ENOMEM, "out of memory", NULL);
     a->ops = variants[variant];
     a->p = *params;
-    if (a->p.fault_around < 1)
+    if (a->p.fault_around < 1 &&
+        a->p.fault_around != LB_FAULT_AROUND_AUTO)
         a->p.fault_around = 1;
     a->n = params->n;
     size_t raw = (size_t)params->n * sizeof(int64_t);

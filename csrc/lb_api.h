@@ -55,8 +55,28 @@ typedef struct lb_params {
     int generator;          /* enum lb_generator */
     int64_t spin;           /* rounds for LB_GEN_SPIN */
     uint64_t seed;          /* generator seed */
-    int64_t fault_around;   /* pages one fault materialises (0 or 1: one) */
+    int64_t fault_around;   /* pages one fault materialises (0 or 1: one;
+                               LB_FAULT_AROUND_AUTO: adaptive, below) */
 } lb_params;
+
+/* Adaptive fault-around (lb_params.fault_around = LB_FAULT_AROUND_AUTO),
+ * in the manner of the kernel's readahead window: each thread keeps, per
+ * array it last faulted on, where its last run of pages ended and the
+ * window that run was claimed with.  A fault on the page right after that
+ * run continues a sequential stream: the window grows four-fold, up to
+ * LB_FA_AUTO_MAX pages.  Any other fault (random access, a stream that
+ * jumped) starts again at one page.  Runs stop early at a page another
+ * fault materialised or at the array's end, as fixed fault-around does.
+ * lb_fa_step is the rule alone, for tests on synthetic fault streams: the
+ * window a fault on `page` claims, given the state, which it advances as
+ * if the whole window were claimed (state zeroed: no fault yet). */
+enum { LB_FAULT_AROUND_AUTO = -1, LB_FA_AUTO_GROWTH = 4,
+       LB_FA_AUTO_MAX = 64 };
+typedef struct lb_fa_state {
+    int64_t next;           /* page after the last run, +1 (0: none) */
+    int64_t window;         /* the last run's window (0: none) */
+} lb_fa_state;
+int64_t lb_fa_step(lb_fa_state *s, int64_t page);
 
 typedef struct lb_workload {
     int kind;               /* enum lb_workload_kind */

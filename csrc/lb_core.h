@@ -174,6 +174,10 @@ struct lb_tstate {
     char *scratch;                 /* LB_SCRATCH_BYTES for page fills */
     cpu_set_t saved_cpus;          /* affinity before a pinned call */
     int cpus_saved;
+    /* Adaptive fault-around: the stream of this thread's faults on the
+     * array it last faulted on (lb_claim_run). */
+    const lb_array *fa_array;
+    lb_fa_state fa;
     size_t cs;                     /* this thread's Capstone handle */
     void *insn;                    /* its preallocated cs_insn */
     char err[512];
@@ -259,7 +263,8 @@ void lb_unwind_fills(struct lb_tstate *ts);
 
 /* State words (a->state), one per page or per element. */
 enum { LB_PAGE_LAZY = 0, LB_PAGE_FILLING = 1, LB_PAGE_READY = 2 };
-/* Claim `page` and, with fault-around k, up to k-1 lazy pages after it.
+/* Claim `page` and, with fault-around k, up to k-1 lazy pages after it
+ * (adaptive fault-around: k from this thread's stream, lb_fa_step).
  * Returns the last page claimed, or -1 (with *seen, the page's state) when
  * `page` was not lazy. */
 int64_t lb_claim_run(lb_array *a, int64_t page, uint8_t *seen);

@@ -499,13 +499,14 @@ int lb_mem_write_works(void)
 /* The anonymous view written through /proc/self/mem at fault-around 1,
  * else the memfd: /proc/self/mem copies page by page (a GUP and a bounce
  * page each), the memfd takes a run in one pwrite and maps it with one
- * fault, and was faster from fault-around 4 on (see the header).
- * LAZYBENCH_MPROTECT_MEMFD set: the memfd always, as on a kernel that
- * refuses forced writes. */
+ * fault, and was faster from fault-around 4 on (see the header); the
+ * adaptive fault-around (LB_FAULT_AROUND_AUTO) grows sequential runs to
+ * 64 pages, so it takes the memfd too.  LAZYBENCH_MPROTECT_MEMFD set:
+ * the memfd always, as on a kernel that refuses forced writes. */
 static int use_mem_write(int64_t fault_around)
 {
-    return fault_around <= 1 && !getenv("LAZYBENCH_MPROTECT_MEMFD") &&
-           lb_mem_write_works();
+    return fault_around >= 0 && fault_around <= 1 &&
+           !getenv("LAZYBENCH_MPROTECT_MEMFD") && lb_mem_write_works();
 }
 
 const char *lb_mprotect_source(int64_t fault_around)

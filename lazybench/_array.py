@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-from typing import Any
+from typing import Any, Iterable
 
 from lazybench import _views as views
 from lazybench._core import ffi, lib
@@ -69,6 +69,19 @@ def supports(variant: str, generator: str) -> Availability:
     why = ffi.new("char[256]")
     ok = bool(lib.lb_variant_supports(v, params, why, 256))
     return Availability(variant, ok, "" if ok else ffi.string(why).decode())
+
+
+# lb_params.fault_around for adaptive fault-around, and its largest window.
+FAULT_AROUND_AUTO: int = int(lib.LB_FAULT_AROUND_AUTO)
+FAULT_AROUND_AUTO_MAX: int = int(lib.LB_FA_AUTO_MAX)
+
+
+def fault_around_windows(pages: Iterable[int]) -> list[int]:
+    """The window adaptive fault-around gives each fault of a stream of
+    faulting pages, as if each claimed its whole window (lb_fa_step: the
+    rule alone, for tests on synthetic streams)."""
+    state = ffi.new("lb_fa_state *")
+    return [int(lib.lb_fa_step(state, p)) for p in pages]
 
 
 def has_fault_around(variant: str) -> bool:
@@ -457,6 +470,12 @@ class VariantInfo:
     signal: str = ""
     fault_driven: bool = False
     single_steps: bool = False
+
+    @property
+    def page_mechanism(self) -> bool:
+        """A lazy page: faults drive it and each materialises a page."""
+        return self.fault_driven and not self.base and \
+            self.granule == PAGE_ELEMENTS
 
 
 def variant_info(name: str) -> VariantInfo:

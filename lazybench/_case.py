@@ -12,6 +12,10 @@ import dataclasses
 from typing import Any, Protocol
 
 DEFAULT_SPIN = 100
+# Case.fault_around of adaptive fault-around (the C core's
+# LB_FAULT_AROUND_AUTO): results.csv holds it as -1, names and reports
+# say "auto".
+FAULT_AROUND_AUTO = -1
 # Benchmark names of each level's cases start with its prefix.
 LEVEL_PREFIX: dict[str, str] = {"c": "", "python": "py/"}
 
@@ -26,7 +30,7 @@ class Case:
     spin: int = DEFAULT_SPIN
     seed: int = 1
     warm: bool = False      # time a second pass over evaluated elements
-    fault_around: int = 1   # pages one fault materialises
+    fault_around: int = 1   # pages one fault materialises (-1: auto)
     level: str = "c"        # a key of LEVEL_PREFIX
     # A sweep's case (see lazybench._sweeps): the sweep's name ("" for the
     # plain grid of a suite), and the faulting threads: 1, or several
@@ -58,8 +62,8 @@ class Case:
             name += f"/{format_bytes(self.n * 8)}"
         if self.sweep == "threads":
             name += f"/t{self.threads}-{self.placement}"
-        if self.fault_around > 1:
-            name += f"/fa{self.fault_around}"
+        if self.fault_around != 1:
+            name += f"/fa{format_fault_around(self.fault_around)}"
         return name + "/warm" if self.warm else name
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +77,12 @@ class Case:
 def floor_benchmark_name(name: str) -> str:
     """The pyperf benchmark that times floor `name`."""
     return f"floor/{name}"
+
+
+def format_fault_around(k: int) -> str:
+    """A fault-around as names and reports show it: its pages, or
+    "-auto" for the adaptive one (so names read fa4, fa16, fa-auto)."""
+    return "-auto" if k == FAULT_AROUND_AUTO else str(k)
 
 
 def format_fraction(fraction: float) -> str:

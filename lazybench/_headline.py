@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from lazybench import _array as core
 from lazybench._case import format_fraction
 from lazybench._families import FAMILIES, family_of, known_variants
 from lazybench._format import sig
@@ -144,11 +145,14 @@ def build(cases: pd.DataFrame, floors: pd.DataFrame) -> Headline | None:
     # a column no row has (no warm twin, no Python-level case) is left out
     table = table[[c for c in COLUMNS
                    if c not in SOURCES or table[c].notna().any()]]
-    signal = floor_lookup(floors)(SIGNAL_FLOOR)
-    head = Headline(c_ref, py_ref, entries, signal, table, [])
+    floor = floor_lookup(floors)
+    head = Headline(c_ref, py_ref, entries, floor(SIGNAL_FLOOR), table, [])
     sentences = [s for fam in FAMILIES
                  if (say := SENTENCES.get(fam.key)) is not None
                  and (s := say(head)) is not None]
+    fastest = _fastest_page(head, floor)
+    if fastest is not None:
+        sentences.insert(0, fastest)
     return dataclasses.replace(head, sentences=sentences)
 
 
@@ -254,6 +258,33 @@ def _uffd(head: Headline) -> str | None:
     if mp is not None and mp.c is not None:
         text += (f" (sigsegv-mprotect: "
                  f"{_ns(mp.get('c', 'ns_per_touched_page'))})")
+    return text + "."
+
+
+def _fastest_page(head: Headline,
+                  floor: Callable[[str], float]) -> str | None:
+    """The fastest lazy page on this machine: the page mechanism with the
+    least time per page on the reference case, against its least possible
+    cost (its joint floor plus the page's computation) where it has one."""
+    pages = [e for e in head.entries.values() if e.c is not None
+             and core.variant_info(e.variant).page_mechanism]
+    if not pages:
+        return None
+    best = min(pages, key=lambda e: e.get("c", "ns_per_touched_page"))
+    per_page = best.get("c", "ns_per_touched_page")
+    text = (f"The fastest lazy page here is {best.variant}'s: "
+            f"{_ns(per_page)} per page")
+    joint = core.variant_info(best.variant).joint_floor
+    least = floor(joint) + floor("page-compute") if joint else float("nan")
+    if least == least:
+        text += (f", {_x(per_page / least)} the least it can cost "
+                 f"({joint} + page-compute, {_ns(least)})")
+    others = sorted((e for e in pages if e is not best),
+                    key=lambda e: e.get("c", "ns_per_touched_page"))
+    if others:
+        text += "; then " + ", ".join(
+            f"{e.variant} {_ns(e.get('c', 'ns_per_touched_page'))}"
+            for e in others)
     return text + "."
 
 

@@ -73,7 +73,8 @@ def phase_labels(variant: str) -> dict[str, str]:
         return labels
     if info.signal:                                 # a page per signal
         install = ("pwrite and mprotect" if info.signal == "SIGSEGV"
-                   else "UFFDIO_COPY")
+                   else "pwrite and UFFDIO_CONTINUE"
+                   if "pwrite-page" in info.parts else "UFFDIO_COPY")
         return {"delivery": "delivery: fault to handler entry",
                 "resolve_a": "resolve: lookup and compute",
                 "resolve_b": f"resolve: install ({install})",

@@ -12,15 +12,19 @@ from lazybench import _array as core
 from lazybench import _pylevel as pylevel
 from lazybench import _pythunks as pythunks
 from lazybench import _sweeps as sweeps
-from lazybench._case import (DEFAULT_SPIN, Case, floor_benchmark_name,
-                             format_fraction)
+from lazybench._case import (DEFAULT_SPIN, FAULT_AROUND_AUTO, Case,
+                             floor_benchmark_name, format_fraction)
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.1, 1.0)
 FRACTION_SWEEP: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
                                      0.1, 0.2, 0.5, 1.0)
 DEFAULT_N = 1 << 15                      # 256 KiB of int64, 64 pages
 FLOOR_INNER_LOOPS = 1000
-FAULT_AROUND: tuple[int, ...] = (4, 16)  # besides 1, on a sequential scan
+# Fault-around twins, besides 1: fixed windows and the adaptive one on the
+# sequential scan, the adaptive one on the random gather (where it must
+# stay at one page).
+FAULT_AROUND: tuple[int, ...] = (4, 16, FAULT_AROUND_AUTO)
+FAULT_AROUND_RANDOM: tuple[int, ...] = (FAULT_AROUND_AUTO,)
 # Variants kept for one comparison each, on first passes of the
 # per-element generators only (no recurrence, no warm pass, no Python-level
 # case): sigsegv-redirect-nocache prices decoding on every fault,
@@ -47,7 +51,7 @@ class Profile:
     # access, so the suite runs them with these generators only.
     per_element_generators: tuple[str, ...] = ("hash",)
     warm_twins: bool = True         # warm-pass twins at 100 % touched
-    fault_around_twins: bool = True  # fault-around 4 and 16 twins
+    fault_around_twins: bool = True  # fault-around 4, 16 and auto twins
     # Python-level cases: (generator, workload, fraction) read from Python
     # by every C variant's view and every Python thunk kind, at python_n.
     python_plan: tuple[tuple[str, str, float], ...] = ()
@@ -182,9 +186,10 @@ def build_cases(variants: tuple[str, ...], generators: tuple[str, ...],
     if warm_twins:
         cases += [dataclasses.replace(c, warm=True) for c in top]
     if fault_around_twins:
+        twins = {"seq": FAULT_AROUND, "random": FAULT_AROUND_RANDOM}
         cases += [dataclasses.replace(c, fault_around=k) for c in top
-                  for k in FAULT_AROUND
-                  if c.workload == "seq" and core.has_fault_around(c.variant)]
+                  if core.has_fault_around(c.variant)
+                  for k in twins.get(c.workload, ())]
     return cases
 
 
@@ -350,6 +355,27 @@ def check_fits(cases: Sequence[Case]) -> None:
             raise ValueError(f"--elements {case.n}: {case.name} {why}")
 
 
+# Floors every run measures: those results.csv's normalised columns, the
+# headline, the comparison, the redirect and fault-around tables and the
+# profile read.  The others (one mechanism's own installation floors) run
+# when a variant of the run is made of them: its parts or joint floor.
+COMMON_FLOORS: frozenset[str] = frozenset({
+    "null-syscall", "mprotect", "sigsegv-roundtrip", "sigsegv-step",
+    "sigbus-uffd-roundtrip", "sigbus-copy", "first-touch", "decode",
+    "uffdio-copy", "uffdio-copy-16", "page-compute"})
+
+
+def run_floors(variants: Sequence[str]) -> tuple[str, ...]:
+    """The floors a run of these variants measures, in the core's order:
+    the common ones and the parts and joint floors of its C variants,
+    those that run here."""
+    own = {f for v in variants if v in core.VARIANTS
+           for i in (core.variant_info(v),) for f in (*i.parts, i.joint_floor)}
+    return tuple(f for f in core.FLOORS
+                 if (f in COMMON_FLOORS or f in own)
+                 and core.floor_available(f))
+
+
 def plan(profile: Profile | str = "default",
          selection: Selection | None = None) -> Plan:
     """The cases and floors of a run: the profile's, narrowed to the
@@ -416,7 +442,7 @@ def plan(profile: Profile | str = "default",
         raise ValueError(f"nothing to run: no case of the {profile.name} "
                          "suite matches the selection on the variants "
                          "available here")
-    floors = tuple(f for f in core.FLOORS if core.floor_available(f))
+    floors = run_floors(sorted({c.variant for c in cases}))
     names_seen = [c.name for c in cases]
     if len(set(names_seen)) != len(names_seen):
         raise AssertionError("two cases of one plan share a name")

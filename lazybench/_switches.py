@@ -279,6 +279,12 @@ def model(variant: str) -> Model:
             "protection fault -> SIGSEGV handler (compute, pwrite through "
             "/proc/self/mem, which maps the page, mprotect) -> "
             "rt_sigreturn -> the read re-executes")
+    if info.signal == "SIGBUS" and "pwrite-page" in info.parts:
+        return Model(
+            "uffd-minor", 1, 0, 1, 2, 0,
+            "missing (or minor) fault on a memfd hole -> SIGBUS handler "
+            "(compute, pwrite into the page cache, UFFDIO_CONTINUE maps it) "
+            "-> rt_sigreturn")
     if info.signal == "SIGBUS":
         return Model(
             "uffd-sigbus", 1, 0, 1, 1, 0,

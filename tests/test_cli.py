@@ -236,7 +236,8 @@ def test_run_writes_complete_folder(small_run: pathlib.Path) -> None:
     assert (folder / "plots/python_time_per_element_hash.png").exists()
     assert (~df.warm & (df.fault_around == 1)).sum() == 2 * 2 * 2 * 2
     assert df.warm.sum() == 2 * 2             # 100 % touched, hash only
-    assert (df.fault_around > 1).sum() == 2   # mprotect seq: 4 and 16
+    assert (df.fault_around != 1).sum() == 3   # mprotect seq: 4, 16, auto
+    assert (df.fault_around == -1).sum() == 1
     assert df["values"].min() >= 1
     mp = df[(df.variant == "sigsegv-mprotect") & ~df.warm
             & (df.fault_around == 1)]
@@ -283,7 +284,7 @@ def test_report_rebuilds(small_run: pathlib.Path) -> None:
     proc = run_cli(["report", str(folder)])
     assert proc.returncode == 0, proc.stderr
     assert (folder / "report.md").exists()
-    assert len(pd.read_csv(folder / "results.csv")) == 22 + 12
+    assert len(pd.read_csv(folder / "results.csv")) == 23 + 12
 
 
 def test_corrupt_run_file_is_one_line(small_run: pathlib.Path,
@@ -457,7 +458,7 @@ def _no_values(data: Any) -> None:
 
 
 @pytest.mark.parametrize("change,needle", [
-    (_rename_cases, "not this run's benchmarks: 34 of "),   # 34 cases
+    (_rename_cases, "not this run's benchmarks: 35 of "),   # 35 cases
     (lambda d: d["benchmarks"].pop(), "not this run's benchmarks: 1 of "),
     (_add_benchmark, "1 not in the run (first 'eager/spin/seq/100%')"),
     (_no_values, "has no values"),

@@ -93,7 +93,7 @@ def test_previous_handler_that_returns_does_not_hang_a_real_crash() -> None:
 
 # ---- (b) nested lazy evaluations from Python views ---------------------
 
-FLAT = [v for v in ("sigsegv-mprotect", "uffd-sigbus")
+FLAT = [v for v in ("sigsegv-mprotect", "uffd-sigbus", "uffd-minor")
         if core.availability(v).available]
 ELEMENT = [v for v in core.VARIANTS
            if (v.startswith("sigsegv-redirect") or v in ("swcheck",
@@ -120,7 +120,7 @@ def test_flat_view_nesting_beyond_the_signal_stack_says_why(
     faulthandler's report, once."""
     code = READ_LAST + "print(view[n - 1] == want)\n"
     proc = _run(code, "-X", "faulthandler", argv=(variant,))
-    signo = signal.SIGBUS if variant == "uffd-sigbus" else signal.SIGSEGV
+    signo = signal.SIGBUS if variant.startswith("uffd") else signal.SIGSEGV
     assert proc.returncode == -signo, proc.stderr
     assert "lazybench.session(arr)" in proc.stderr
     assert "signal stack" in proc.stderr

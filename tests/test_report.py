@@ -114,7 +114,7 @@ def test_every_headline_figure_is_one_results_row(
     assert "sigsegv-redirect-essay" not in set(head.table.variant)
     assert {"eager", "swcheck", "mprotect", "redirect", "uffd",
             "python"} <= set(head.table.mechanism)
-    assert len(head.sentences) == 6
+    assert len(head.sentences) == 7    # the fastest page, then one each
 
 
 def _scaled(df: pd.DataFrame, variant: str, factor: float) -> pd.DataFrame:
@@ -220,3 +220,53 @@ def test_headline_leaves_out_columns_the_run_has_no_rows_for(
                                         "page_x_sig", "elem_ns", "x_eager"]
     printed = report.terminal(dataclasses.replace(run_frames, cases=c_only))
     assert "warm_x" not in printed and "py_ns" not in printed
+
+
+def _page_rows(df: pd.DataFrame) -> pd.DataFrame:
+    pages = [v for v in set(df.variant) if v in report.core.VARIANTS
+             and report.core.variant_info(v).page_mechanism]
+    return df[(df.level == "c") & df.variant.isin(pages) & ~df.warm &
+              (df.fault_around == 1) & (df.generator == "hash") &
+              (df.workload == "seq") & (df.fraction == 1.0)
+              ].sort_values("ns_per_touched_page")
+
+
+def test_the_headline_names_the_fastest_lazy_page(
+        run_frames: frames.Frames) -> None:
+    df = run_frames.cases
+    pages = _page_rows(df)
+    assert len(pages) >= 2
+    first = headline.build(df, run_frames.floors)
+    assert first is not None
+    said = first.sentences[0]
+    fastest, slowest = pages.variant.iloc[0], pages.variant.iloc[-1]
+    assert said.startswith(f"The fastest lazy page here is {fastest}'s: "
+                           f"{fmt.sig(pages.ns_per_touched_page.iloc[0])} "
+                           "ns per page")
+    # make the slowest the fastest: the sentence follows
+    factor = (pages.ns_per_touched_page.iloc[0] /
+              pages.ns_per_touched_page.iloc[-1]) / 2
+    after = headline.build(_scaled(df, slowest, factor), run_frames.floors)
+    assert after is not None
+    assert after.sentences[0].startswith(
+        f"The fastest lazy page here is {slowest}'s")
+
+
+def test_the_page_table_has_one_row_per_page_mechanism(
+        run_frames: frames.Frames) -> None:
+    df = run_frames.cases
+    table = report.page_budget_table(df[df.level == "c"], run_frames.floors)
+    pages = _page_rows(df)
+    assert table.variant.tolist() == pages.variant.tolist()
+    assert table.ns_per_touched_page.tolist() == \
+        pages.ns_per_touched_page.tolist()
+    floor = frames.floor_lookup(run_frames.floors)
+    for row in table.itertuples():
+        info = report.core.variant_info(row.variant)
+        if info.joint_floor:
+            least = floor(info.joint_floor) + floor("page-compute")
+            assert row.least_ns == pytest.approx(least)
+            assert row.over_least == pytest.approx(
+                row.ns_per_touched_page / least)
+        else:
+            assert row.least == "" and row.over_least != row.over_least
