@@ -2,6 +2,7 @@
  * same run because absolute times drift between runs and machines. */
 #include "lb_core.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
@@ -780,6 +781,138 @@ static int64_t floor_page_compute(int64_t iters)
     return total;
 }
 
+/* ---- sigsegv-mprotect's install step --------------------------------- */
+
+/* The handler state of the sigsegv-open floors (floors run on one
+ * thread): where a faulting page is written (fd offset = the page's
+ * address + open_base), and the ready page written. */
+static int open_fd = -1;
+static off_t open_base;
+static const char *open_src;
+
+/* Resolves the probe's fault as sigsegv-mprotect's install step does,
+ * minus computing the page and the bookkeeping: one pwrite of a ready
+ * page into the closed page, mprotect PROT_READ; the load re-executes. */
+static void open_handler(int signo, siginfo_t *si, void *ucv)
+{
+    ucontext_t *uc = ucv;
+    if (uc->uc_mcontext.gregs[REG_RIP] == (greg_t)lb_probe_insn) {
+        char *page = (char *)((uintptr_t)si->si_addr &
+                              ~(uintptr_t)(lb_page_size - 1));
+        if (pwrite(open_fd, open_src, lb_page_size,
+                   (off_t)(uintptr_t)page + open_base) ==
+                (ssize_t)lb_page_size &&
+            !mprotect(page, lb_page_size, PROT_READ))
+            return;
+    }
+    signal(signo, SIG_DFL);
+}
+
+static int mem_write_available(char *why, size_t len)
+{
+    if (lb_mem_write_works())
+        return 1;
+    lb_strlcpy(why, "this kernel refuses writes to PROT_NONE pages through "
+                    "/proc/self/mem", len);
+    return 0;
+}
+
+/* One faulting read per fresh lazy page, mapped as sigsegv-mprotect maps
+ * its view (`memfd`: a shared mapping of a memfd, else anonymous private
+ * memory written through /proc/self/mem), CHUNK_PAGES at a time; mapping
+ * and unmapping are not timed. */
+static int64_t time_open(int64_t iters, int memfd)
+{
+    if (iters <= 0)
+        return LB_EINVAL;
+    char *src = mmap(NULL, lb_page_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (src == MAP_FAILED)
+        return LB_ENOMEM;
+    memset(src, 7, lb_page_size);
+    int64_t total = 0;
+    for (int64_t done = 0; done < iters && total >= 0;) {
+        int64_t chunk = iters - done < CHUNK_PAGES ? iters - done : CHUNK_PAGES;
+        size_t len = (size_t)chunk * lb_page_size;
+        int fd = memfd ? memfd_create("lazybench-floor", MFD_CLOEXEC)
+                       : open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+        if (fd < 0 || (memfd && ftruncate(fd, (off_t)len))) {
+            if (fd >= 0)
+                close(fd);
+            total = LB_ESYS;
+            break;
+        }
+        char *p = memfd ? mmap(NULL, len, PROT_NONE, MAP_SHARED, fd, 0)
+                        : mmap(NULL, len, PROT_NONE, MAP_PRIVATE |
+                               MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            close(fd);
+            total = LB_ENOMEM;
+            break;
+        }
+        if (!memfd)
+            madvise(p, len, MADV_NOHUGEPAGE);
+        madvise(p, len, MADV_DONTFORK);         /* as the variant's view */
+        open_fd = fd;
+        open_base = memfd ? -(off_t)(uintptr_t)p : 0;
+        open_src = src;
+        struct sig_ctx ctx = {.signo = SIGSEGV, .handler = open_handler,
+                              .page = p, .stride = (int64_t)lb_page_size,
+                              .iters = chunk};
+        int rc = lb_guarded(NULL, body_signal, &ctx);
+        total = rc ? rc : total + ctx.ns;
+        open_fd = -1;
+        munmap(p, len);
+        close(fd);
+        done += chunk;
+    }
+    munmap(src, lb_page_size);
+    return total;
+}
+
+/* sigsegv-mprotect's fault resolved by its install step (its joint
+ * floor): the anonymous view written through /proc/self/mem. */
+static int64_t floor_sigsegv_open(int64_t iters)
+{
+    return time_open(iters, 0);
+}
+
+/* The same with the memfd view (the variant's design until it moved to
+ * /proc/self/mem, and its fallback): the pwrite allocates a page-cache
+ * page, and the re-executed load takes a second, minor fault to map it. */
+static int64_t floor_sigsegv_open_memfd(int64_t iters)
+{
+    return time_open(iters, 1);
+}
+
+static int mem_fd = -1;
+static const char *mem_src;
+
+static void mem_write_page(char *page)
+{
+    pwrite(mem_fd, mem_src, lb_page_size, (off_t)(uintptr_t)page);
+}
+
+/* One ready page written through /proc/self/mem into a fresh PROT_NONE
+ * anonymous page (its allocation included), no fault. */
+static int64_t floor_mem_write(int64_t iters)
+{
+    char *src = mmap(NULL, lb_page_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (src == MAP_FAILED)
+        return LB_ENOMEM;
+    memset(src, 7, lb_page_size);
+    mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+    mem_src = src;
+    int64_t ns = mem_fd < 0 ? LB_ESYS
+                            : time_per_page(iters, PROT_NONE, mem_write_page);
+    if (mem_fd >= 0)
+        close(mem_fd);
+    mem_fd = -1;
+    munmap(src, lb_page_size);
+    return ns;
+}
+
 /* ---- the floor table ---------------------------------------------------
  *
  * One row per floor, in the order they are measured and reported: its
@@ -853,6 +986,20 @@ static const struct lb_floor floors[] = {
      floor_uffdio_writeprotect, lb_move_available},
     {"page-compute", "computing one page of the hash generator, no fault",
      floor_page_compute, NULL},
+    {"sigsegv-open",
+     "SIGSEGV on a PROT_NONE page of anonymous memory resolved in the "
+     "handler as sigsegv-mprotect opens a page: a ready page written "
+     "through /proc/self/mem, mprotect PROT_READ, the load re-executed",
+     floor_sigsegv_open, mem_write_available},
+    {"sigsegv-open-memfd",
+     "SIGSEGV on a PROT_NONE page of a memfd mapping resolved in the "
+     "handler by a pwrite of a ready page into the memfd and mprotect "
+     "PROT_READ; the re-executed load takes a second, minor fault",
+     floor_sigsegv_open_memfd, NULL},
+    {"mem-write-page",
+     "pwrite of one ready page through /proc/self/mem into a fresh "
+     "PROT_NONE anonymous page (its allocation included), no fault",
+     floor_mem_write, mem_write_available},
 };
 #define NFLOORS ((int)(sizeof floors / sizeof floors[0]))
 

@@ -274,6 +274,11 @@ const char *lb_capstone_version(void);
 const char *lb_compiler(void);
 const char *lb_uffd_how(void);
 double lb_tsc_hz(void);
+/* Where a sigsegv-mprotect array created now with this fault-around
+ * writes its pages: "/proc/self/mem" (an anonymous region; one page
+ * fault per fault) or "memfd" (a shared memfd mapping; a second fault
+ * maps the pages). */
+const char *lb_mprotect_source(int64_t fault_around);
 
 /* Profiling (profile.c): where one fault's time goes.  A profiled run
  * reads the workload's elements through a loop of its own that stamps the

@@ -531,6 +531,10 @@ static inline int64_t lb_swcheck_read(lb_array *a, int64_t i)
 #include "variants.h"
 #undef LB_VARIANT
 
+/* sigsegv-mprotect: can this process write its own PROT_NONE pages
+ * through /proc/self/mem?  (Probed once; not async-signal-safe.) */
+int lb_mem_write_works(void);
+
 /* userfaultfd helpers (uffd.c). */
 int lb_uffd_open(int features, char *why, size_t len);  /* fd or -1 */
 int lb_uffd_available(char *why, size_t len);

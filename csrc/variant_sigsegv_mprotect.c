@@ -3,16 +3,68 @@
  * opens the page read-only, and the faulting instruction re-executes.
  * Later accesses to that page cost nothing.
  *
- * The region is a shared mapping of a memfd.  The handler computes the
- * page (and, with fault-around, the next lazy pages) into this thread's
- * page buffer, writes it into the memfd with one pwrite, and only then
- * opens the mapping: another thread can never read a half-computed page.
- * (Filling through a second, writable mapping instead cost one more page
- * fault per page: 7.5 against 7.1 us per page, and 3.0 against 2.1 us at
- * fault-around 16.)  The array's per-page state word makes concurrent
- * faults on one page compute it exactly once; claiming, computing and
- * publishing are the core's (lb_open_page), the pwrite and the mprotect
- * this variant's install step.
+ * The handler computes the page (and, with fault-around, the next lazy
+ * pages) into this thread's page buffer, writes it into the still-closed
+ * page with one pwrite, and only then opens it with mprotect: another
+ * thread can never read a half-computed page.  The array's per-page state
+ * word makes concurrent faults on one page compute it exactly once;
+ * claiming, computing and publishing are the core's (lb_open_page), the
+ * pwrite and the mprotect this variant's install step.
+ *
+ * Page source.  The region is private anonymous memory, and the pwrite
+ * goes through /proc/self/mem at the page's address: the kernel writes a
+ * PROT_NONE page of a private mapping for it as it does for a debugger
+ * (FOLL_FORCE), allocating the page and mapping it PROT_NONE, so the
+ * mprotect only changes that entry and the re-executed load does not
+ * fault again.  Where the kernel refuses such writes (proc_mem.
+ * force_override, no /proc; LAZYBENCH_MPROTECT_MEMFD simulates it) the
+ * region is a shared mapping of a memfd instead, the pwrite allocates a
+ * page-cache page, and the re-executed load takes a second, minor fault
+ * to map it.  With fault-around above 1 the memfd is used too: it
+ * writes a run with one pwrite and maps it with one fault, where
+ * /proc/self/mem copies page by page (paired runs, 256 pages, medians of
+ * 31: 14.2 against 13.5 us a page at fault-around 2, 11.4 against 10.0
+ * at 4, 7.9 against 7.1 at 8, 8.1 against 6.9 at 16).  Measured in one
+ * process (2 vCPUs; hash, 64 pages,
+ * sequential scan, fault-around 1; a fresh array of each design every
+ * repetition, the floors in between; medians of 61):
+ *
+ *                                 per page   / sum of parts
+ *   /proc/self/mem (kept)         14.3 us    1.39
+ *   memfd (before; the fallback)  15.8 us    1.55  (slower in 43 of 61)
+ *   sum of parts                  10.2 us    (sigsegv 4.2, mprotect 1.5,
+ *                                             first touch 3.5, compute 1.1)
+ *   sigsegv-open + compute        14.4 us    1.41
+ *   sigsegv-open-memfd + compute  15.0 us    1.47
+ *
+ * The variant costs its joint floor (the signal resolved by its install
+ * step in a bare handler, plus the values): what it pays beyond the sum
+ * of parts is the kernel's.  Timed apart (a C probe, layouts shuffled):
+ * a page written through /proc/self/mem costs 5.1 us, 3.4 of them even
+ * when the page exists (a bounce page allocated and freed per call, a
+ * remote GUP under mmap_lock), against 3.4 us for a first touch;
+ * mprotect over the present entry 2.3 against 1.4 us over none.  Through
+ * a memfd the pwrite into a hole costs 3.6 us (2.0 into an existing
+ * page: shmem accounting, page-cache insertion, memcg charge, LRU, the
+ * file times), mprotect of a shared mapping 1.9 us, and the second fault
+ * 2.7 us more.  mprotect itself costs 1.3-1.8 us or 3-7 us per page
+ * depending only on where the region's two mappings fall in the
+ * process's maple tree (a spanning store rebalances nodes on every call
+ * when they straddle a leaf), for anonymous and memfd regions alike: one
+ * reason figures move between runs.  Tried and dropped (bare-handler
+ * probes, same run, the memfd design 14.2 us, /proc/self/mem 12.8 us):
+ * MADV_POPULATE_READ after the mprotect (15.1 us: the populate costs 3.6
+ * us, more than the fault it saves); mmap MAP_FIXED|MAP_POPULATE of the
+ * page instead of the mprotect (19.2 us); an anonymous page filled and
+ * moved in with mremap (23.1 us, mremap alone 11.3 us; a sequential scan
+ * of 1000 pages did stay one mapping); computing into a writable second
+ * view of the memfd prefaulted ahead with MADV_POPULATE_WRITE (9.8 us in
+ * the handler, but 4.3 us a page to prefault, and pages allocated before
+ * they are touched); fallocate ahead (11.5 us in the handler, 1.7 us a
+ * page ahead).  Guard markers (MADV_GUARD_INSTALL over a PROT_READ memfd
+ * view, MADV_GUARD_REMOVE to open: 1.0 us, no mapping split) cost 12.8
+ * us like /proc/self/mem, with the second fault; not taken: page tables
+ * for the whole region at create, and no mprotect left to measure.
  *
  * Mapping budget.  Every run of opened pages between closed ones splits
  * the region into more kernel mappings, and vm.max_map_count bounds the
@@ -31,7 +83,7 @@
  * open run around the entry (of at most EVICT_MAX_RUN pages; pages opened
  * side by side merged into it), all its pages ready, bounded by closed
  * pages or the region's ends, at least one of them closed.  Closing it,
- * under the lock: mprotect PROT_NONE, then the hole punched in the memfd,
+ * under the lock: mprotect PROT_NONE, then its memory dropped (drop_pages),
  * then its state words back to lazy and its open bytes to 0, and the
  * counts lowered; the evicted_pages counter adds its pages.  A thread that
  * faults on such a page between the mprotect and the state change sees
@@ -83,7 +135,12 @@ struct run {
 };
 
 struct mprot {
+    /* What pages are written through: /proc/self/mem (the anonymous
+     * view's own memory, at offset base = the view's address) or the
+     * memfd behind the shared view (base 0).  See the header. */
     int fd;
+    int anon;               /* 1: anonymous view, fd is /proc/self/mem */
+    off_t base;             /* fd offset of the view's first byte */
     char *view;             /* PROT_NONE until a page is materialised */
     uint8_t *open;          /* 1 per page mprotect'ed readable (the lock) */
     int64_t maps;           /* kernel mappings the region is split into */
@@ -195,6 +252,19 @@ static int open_ready(const lb_array *a, const struct mprot *m, int64_t p)
            __atomic_load_n(&a->state[p], __ATOMIC_ACQUIRE) == LB_PAGE_READY;
 }
 
+/* Give back the memory of pages [first, first + len) once they are
+ * PROT_NONE again: the anonymous view's pages are dropped (the next
+ * FOLL_FORCE write allocates a fresh zeroed page), the memfd's holes
+ * punched.  Should it fail, the next fill overwrites the old values with
+ * the same ones.  Async-signal-safe. */
+static int drop_pages(const struct mprot *m, int64_t first, size_t len)
+{
+    if (m->anon)
+        return madvise(m->view + first * lb_page_size, len, MADV_DONTNEED);
+    return fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     (off_t)(first * (int64_t)lb_page_size), (off_t)len);
+}
+
 /* Close the oldest opened run whose closing lowers the mapping count:
  * the open run around a ring entry (runs opened side by side merge into
  * one), every page of it ready, with a closed page or the region's end
@@ -202,7 +272,7 @@ static int open_ready(const lb_array *a, const struct mprot *m, int64_t p)
  * open (closed with an earlier run) or inside a longer open run are
  * forgotten; a run still being published (opened, its state words not
  * ready yet) goes back to the end of the ring.  At most *budget entries
- * are looked at.  Closing: PROT_NONE first, then the hole in the memfd,
+ * are looked at.  Closing: PROT_NONE first, then its memory dropped,
  * then the state words back to lazy, so a thread that faults on it in
  * between sees it ready, returns, and faults again until it is lazy,
  * then computes it again.  1 if a run was closed.  Under the lock;
@@ -237,15 +307,12 @@ static int evict_one(lb_array *a, struct mprot *m, int64_t *budget)
         if (fewer <= 0)
             continue;       /* the whole region: closing saves nothing */
         size_t len = (size_t)(last - first + 1) * lb_page_size;
-        lb_prof_syscalls(2);                    /* mprotect, fallocate */
+        lb_prof_syscalls(2);            /* mprotect, madvise/fallocate */
         if (mprotect(m->view + first * lb_page_size, len, PROT_NONE)) {
             ring_push(m, r.first, r.last);
             return 0;
         }
-        /* Its memory goes back; should the punch fail, the next fill
-         * overwrites the old values with the same ones. */
-        fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                  (off_t)(first * (int64_t)lb_page_size), (off_t)len);
+        drop_pages(m, first, len);              /* its memory goes back */
         memset(m->open + first, 0, (size_t)(last - first + 1));
         lb_set_states(a, first, last, LB_PAGE_LAZY);
         __atomic_store_n(&m->maps, m->maps - fewer, __ATOMIC_RELAXED);
@@ -257,18 +324,23 @@ static int evict_one(lb_array *a, struct mprot *m, int64_t *budget)
 }
 
 /* Install step (lb_fill_pages): pages [page, last], computed into buf,
- * go into the memfd with one pwrite, then are opened read-only within
- * the mapping budget.  Signal-safe. */
+ * go into the still-closed pages with one pwrite (through /proc/self/mem
+ * or into the memfd), then are opened read-only within the mapping
+ * budget.  Signal-safe. */
 static int mprot_install(lb_array *a, int64_t page, int64_t last,
                          const char *buf)
 {
     struct mprot *m = a->priv;
     size_t len = (size_t)(last - page + 1) * lb_page_size;
-    off_t off = (off_t)(page * (int64_t)lb_page_size);
+    off_t off = m->base + (off_t)(page * (int64_t)lb_page_size);
     lb_prof_syscalls(2);                        /* pwrite, mprotect */
     if (pwrite(m->fd, buf, len, off) != (ssize_t)len) {
-        lb_set_error("sigsegv-mprotect: writing the page into its memfd "
-                     "failed", errno == ENOSPC ? " (no space)" : NULL);
+        lb_set_error(m->anon ? "sigsegv-mprotect: writing the page through "
+                               "/proc/self/mem failed"
+                             : "sigsegv-mprotect: writing the page into its "
+                               "memfd failed",
+                     errno == ENOSPC || errno == ENOMEM ? " (no memory)"
+                                                        : NULL);
         return LB_ESYS;
     }
     spin_lock(&m->lock);
@@ -394,6 +466,98 @@ static void mprot_unmap(lb_array *a, struct mprot *m)
     free(m);
 }
 
+/* Can this process write a PROT_NONE page of its own through
+ * /proc/self/mem (the kernel's FOLL_FORCE, as debuggers do)?  No where
+ * /proc is missing or the kernel refuses forced writes
+ * (proc_mem.force_override=never or ptrace, CONFIG_PROC_MEM_NO_FORCE).
+ * Tried once per process: a page written, opened and read back. */
+int lb_mem_write_works(void)
+{
+    static int known;                   /* 0 unknown, 1 works, -1 not */
+    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (k)
+        return k > 0;
+    int works = 0;
+    int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+    char *p = mmap(NULL, lb_page_size, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (fd >= 0 && p != MAP_FAILED) {
+        static const char word[8] = "lazybnch";
+        works = pwrite(fd, word, sizeof word, (off_t)(uintptr_t)p) ==
+                    (ssize_t)sizeof word &&
+                !mprotect(p, lb_page_size, PROT_READ) &&
+                !memcmp(p, word, sizeof word);
+    }
+    if (p != MAP_FAILED)
+        munmap(p, lb_page_size);
+    if (fd >= 0)
+        close(fd);
+    __atomic_store_n(&known, works ? 1 : -1, __ATOMIC_RELAXED);
+    return works;
+}
+
+/* The anonymous view written through /proc/self/mem at fault-around 1,
+ * else the memfd: /proc/self/mem copies page by page (a GUP and a bounce
+ * page each), the memfd takes a run in one pwrite and maps it with one
+ * fault, and was faster from fault-around 4 on (see the header); the
+ * adaptive fault-around (LB_FAULT_AROUND_AUTO) grows sequential runs to
+ * 64 pages, so it takes the memfd too.  LAZYBENCH_MPROTECT_MEMFD set:
+ * the memfd always, as on a kernel that refuses forced writes. */
+static int use_mem_write(int64_t fault_around)
+{
+    return fault_around >= 0 && fault_around <= 1 &&
+           !getenv("LAZYBENCH_MPROTECT_MEMFD") && lb_mem_write_works();
+}
+
+const char *lb_mprotect_source(int64_t fault_around)
+{
+    return use_mem_write(fault_around) ? "/proc/self/mem" : "memfd";
+}
+
+static int map_view(lb_array *a, struct mprot *m)
+{
+    if (use_mem_write(a->p.fault_around)) {
+        m->fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+        m->view = mmap(NULL, a->bytes, PROT_NONE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        static const char zero;
+        /* 4 KiB pages: a huge page would be allocated whole by the first
+         * forced write and split by the first mprotect.  Then one forced
+         * write (its page dropped again) gives the region its own
+         * anon_vma before MADV_DONTFORK makes its flags those of the
+         * other arrays' regions: adjacent anonymous regions with equal
+         * flags and no anon_vma of their own would merge into one kernel
+         * mapping, and the per-array mapping counts (and /proc/self/maps
+         * within each region) would be off. */
+        if (m->fd >= 0 && m->view != MAP_FAILED &&
+            !madvise(m->view, a->bytes, MADV_NOHUGEPAGE) &&
+            pwrite(m->fd, &zero, 1, (off_t)(uintptr_t)m->view) == 1 &&
+            !madvise(m->view, lb_page_size, MADV_DONTNEED)) {
+            m->anon = 1;
+            m->base = (off_t)(uintptr_t)m->view;
+            return LB_OK;
+        }
+        if (m->view != MAP_FAILED)
+            munmap(m->view, a->bytes);
+        if (m->fd >= 0)
+            close(m->fd);
+        m->fd = -1;
+    }
+    m->view = NULL;
+    m->fd = memfd_create("lazybench-mprotect", MFD_CLOEXEC);
+    if (m->fd < 0 || ftruncate(m->fd, (off_t)a->bytes)) {
+        lb_set_error("sigsegv-mprotect: cannot create the backing memfd: ",
+                     strerror(errno));
+        return LB_ESYS;
+    }
+    m->view = mmap(NULL, a->bytes, PROT_NONE, MAP_SHARED, m->fd, 0);
+    if (m->view == MAP_FAILED) {
+        lb_set_error("sigsegv-mprotect: cannot map the array", NULL);
+        return LB_ENOMEM;
+    }
+    return LB_OK;
+}
+
 static int mprot_create(lb_array *a)
 {
     measure_budget();
@@ -406,24 +570,20 @@ static int mprot_create(lb_array *a)
     int64_t limit = __atomic_load_n(&maps_limit, __ATOMIC_RELAXED);
     m->ring_cap = a->npages < limit ? a->npages : limit;
     m->ring = calloc((size_t)m->ring_cap, sizeof *m->ring);
-    m->fd = memfd_create("lazybench-mprotect", MFD_CLOEXEC);
-    if (!m->open || !m->ring || m->fd < 0 || ftruncate(m->fd, (off_t)a->bytes)) {
-        lb_set_error("sigsegv-mprotect: cannot create the backing memfd: ",
-                     strerror(errno));
-        mprot_unmap(a, m);
-        return LB_ESYS;
-    }
-    m->view = mmap(NULL, a->bytes, PROT_NONE, MAP_SHARED, m->fd, 0);
-    if (m->view == MAP_FAILED) {
-        lb_set_error("sigsegv-mprotect: cannot map the array", NULL);
+    if (!m->open || !m->ring) {
         mprot_unmap(a, m);
         return LB_ENOMEM;
+    }
+    int rc = map_view(a, m);
+    if (rc) {
+        mprot_unmap(a, m);
+        return rc;
     }
     /* A forked child gets a PROT_NONE reservation instead (see fork.c). */
     madvise(m->view, a->bytes, MADV_DONTFORK);
     a->priv = m;
     a->view = (const int64_t *)m->view;
-    int rc = lb_sig_register(SIGSEGV, a, m->view, a->bytes, mprot_fault);
+    rc = lb_sig_register(SIGSEGV, a, m->view, a->bytes, mprot_fault);
     if (rc) {
         mprot_unmap(a, m);
         a->priv = NULL;
@@ -450,8 +610,7 @@ static int mprot_reset(lb_array *a)
     __atomic_add_fetch(&maps_total, 1 - m->maps, __ATOMIC_SEQ_CST);
     __atomic_store_n(&m->maps, 1, __ATOMIC_RELAXED);
     spin_unlock(&m->lock);
-    if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-                  (off_t)a->bytes)) {
+    if (drop_pages(m, 0, a->bytes)) {
         lb_set_error("sigsegv-mprotect: reset failed: ", strerror(errno));
         return LB_ESYS;
     }
@@ -466,9 +625,11 @@ static void mprot_release(lb_array *a)
     mprot_unmap(a, m);
 }
 
-/* In the child of fork(): the memfd is the parent's data (a hole punched
- * here would drop the parent's pages), so close it; the region was not
- * copied (MADV_DONTFORK): reserve its addresses, one mapping. */
+/* In the child of fork(): the descriptor is the parent's data (a hole
+ * punched in the memfd would drop the parent's pages; /proc/self/mem,
+ * opened by the parent, writes into the parent's memory), so close it;
+ * the region was not copied (MADV_DONTFORK): reserve its addresses, one
+ * mapping. */
 static void mprot_forked(lb_array *a)
 {
     struct mprot *m = a->priv;
@@ -492,6 +653,9 @@ const struct lb_variant_ops lb_variant_sigsegv_mprotect = {
     .install = mprot_install,
     .forked = mprot_forked,
     .has_fault_around = 1,
-    /* a fault: the signal, the mprotect that opens the page, its values */
-    .parts = {"sigsegv-roundtrip", "mprotect", "page-compute"},
+    /* a fault: the signal, the mprotect that opens the page, the page's
+     * memory, its values; and the signal resolved by the install step
+     * (write into the closed page, mprotect), timed together */
+    .parts = {"sigsegv-roundtrip", "mprotect", "first-touch", "page-compute"},
+    .joint_floor = "sigsegv-open",
 };

@@ -38,6 +38,14 @@ def uffd_how() -> str | None:
     return None if how == ffi.NULL else ffi.string(how).decode()
 
 
+def mprotect_source(fault_around: int = 1) -> str:
+    """Where a sigsegv-mprotect array created now with `fault_around`
+    writes its pages: '/proc/self/mem' (anonymous memory, one page fault a
+    fault; fault-around 1) or 'memfd' (larger fault-arounds, a kernel that
+    refuses forced writes, or LAZYBENCH_MPROTECT_MEMFD set)."""
+    return ffi.string(lib.lb_mprotect_source(fault_around)).decode()
+
+
 def tsc_hz() -> float | None:
     """The TSC rate measured against CLOCK_MONOTONIC over about 20 ms;
     None where the core cannot read a TSC."""

@@ -37,6 +37,9 @@ KEYS: dict[str, type | tuple[type, ...]] = {
     "perf_event_paranoid": int,
     # userfaultfd as the core found it
     "uffd_usable": bool, "uffd_how": str, "uffd_refused": str,
+    # where sigsegv-mprotect writes its pages at fault-around 1
+    # ('/proc/self/mem', 'memfd')
+    "mprotect_source": str,
     # the build
     "compiler": str, "lazybench": str, "git_revision": str, "git_dirty": bool,
 }
@@ -181,6 +184,7 @@ def facts() -> dict[str, Any]:
             "thp": thp_mode(),
             **{k: _int(_read(p)) for k, p in SYSCTLS.items()},
             **_uffd(),
+            "mprotect_source": core.mprotect_source(),
             "compiler": core.COMPILER,
             "lazybench": lazybench.__version__,
             "git_revision": rev, "git_dirty": dirty}

@@ -267,11 +267,18 @@ def model(variant: str) -> Model:
             "move the register) -> rt_sigreturn; a first write to a fresh "
             "values page per 512 elements")
     if info.signal == "SIGSEGV":
+        # profiles run at fault-around 1
+        if core.mprotect_source(1) == "memfd":
+            return Model(
+                "sigsegv-mprotect", 2, 0, 1, 2, 0,
+                "protection fault -> SIGSEGV handler (compute, pwrite into "
+                "the memfd, mprotect) -> rt_sigreturn -> the read faults "
+                "again to map the page now readable")
         return Model(
-            "sigsegv-mprotect", 2, 0, 1, 2, 0,
-            "protection fault -> SIGSEGV handler (compute, pwrite, mprotect) "
-            "-> rt_sigreturn -> the read faults again to map the page now "
-            "readable")
+            "sigsegv-mprotect", 1, 0, 1, 2, 0,
+            "protection fault -> SIGSEGV handler (compute, pwrite through "
+            "/proc/self/mem, which maps the page, mprotect) -> "
+            "rt_sigreturn -> the read re-executes")
     if info.signal == "SIGBUS" and "pwrite-page" in info.parts:
         return Model(
             "uffd-minor", 1, 0, 1, 2, 0,

@@ -198,3 +198,56 @@ def test_large_sparse_array_works() -> None:
         assert arr.counters().pages_materialised == touched
         assert m.array == _maps_in(arr)
         assert 25_000 < m.array < 2 * touched + 1
+
+
+def _region_maps(arr: core.LazyArray) -> list[str]:
+    """The /proc/self/maps lines inside the array's region."""
+    start = int(ffi.cast("uintptr_t", lib.lb_view_address(arr._owner.ptr)))
+    end = start + -(-arr.n * 8 // 4096) * 4096
+    with open("/proc/self/maps") as f:
+        return [line for line in f
+                if start <= int(line.split()[0].split("-")[0], 16) and
+                int(line.split()[0].split("-")[1], 16) <= end]
+
+
+@pytest.mark.parametrize("memfd", [False, True])
+def test_both_page_sources(monkeypatch: pytest.MonkeyPatch,
+                           memfd: bool) -> None:
+    """Anonymous memory written through /proc/self/mem where the kernel
+    allows it, else (LAZYBENCH_MPROTECT_MEMFD simulates that) a memfd:
+    both give the values, count their mappings exactly, evict, and never
+    merge with another array's region next to them."""
+    if memfd:
+        monkeypatch.setenv("LAZYBENCH_MPROTECT_MEMFD", "1")
+    else:
+        monkeypatch.delenv("LAZYBENCH_MPROTECT_MEMFD", raising=False)
+    pages = 64
+    n = pages * core.PAGE_ELEMENTS
+    with core.LazyArray("eager", n) as ref:
+        seq = ref.run("seq").checksum
+        rnd = ref.run("random", 0.002, seed=4).checksum
+    arrays = [core.LazyArray(VARIANT, n) for _ in range(3)]
+    try:
+        for arr in arrays:
+            lines = _region_maps(arr)
+            assert len(lines) == 1
+            if memfd or not core.floor_available("sigsegv-open"):
+                assert "memfd:lazybench-mprotect" in lines[0]
+            else:
+                assert lines[0].split()[4] == "0"    # no inode: anonymous
+        for arr in arrays:
+            assert arr.run("random", 0.002, seed=4).checksum == rnd
+            assert arr.mappings().array == len(_region_maps(arr))
+            arr.reset()
+            assert arr.run("seq").checksum == seq
+            assert arr.mappings().array == 1 == len(_region_maps(arr))
+            assert arr.counters().faults == \
+                arr.counters().pages_materialised
+    finally:
+        for arr in arrays:
+            arr.release()
+    # with fault-around, runs go into the memfd with one pwrite
+    with core.LazyArray(VARIANT, n, fault_around=16) as arr:
+        assert "memfd:lazybench-mprotect" in _region_maps(arr)[0]
+        assert core.mprotect_source(16) == "memfd"
+        assert arr.run("seq").checksum == seq
