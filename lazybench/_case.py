@@ -12,6 +12,10 @@ import dataclasses
 from typing import Any, Protocol
 
 DEFAULT_SPIN = 100
+# The floors normalised figures divide by: the bare signal round trips,
+# SIGSEGV and userfaultfd SIGBUS (results.csv's *_signal_floors columns,
+# the comparison, the CI gate).
+SIGNAL_FLOORS: tuple[str, ...] = ("sigsegv-roundtrip", "sigbus-uffd-roundtrip")
 # Case.fault_around of adaptive fault-around (the C core's
 # LB_FAULT_AROUND_AUTO): results.csv holds it as -1, names and reports
 # say "auto".

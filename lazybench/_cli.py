@@ -113,10 +113,17 @@ the CPUs faulting threads on the same elements or on disjoint slices.
 --suite full: the fraction grid and all three sweeps, 3 workers per case.
 
 pyperf runs {d.processes} worker process per benchmark (quick: {q.processes} per case,
-{q_floor} per floor), each timing {d.values} values (quick: {q.values}) after {d.warmups}
+{q_floor}), each timing {d.values} values (quick: {q.values}) after {d.warmups}
 warm-up, a value lasting at least {d_ms:g} ms (quick: {q_ms:g} ms).
 The loops per value are chosen from the verification pass (the least power
 of two lasting that long) and stored in plan.json."""
+
+
+def _floor_workers(p: Any) -> str:
+    """Workers per floor, as help texts say it."""
+    signal, other = p.processes_for(True), p.processes_for(True, "other")
+    return f"{signal} per floor" if signal == other else \
+        f"{signal} per signal round trip, {other} per other floor"
 
 
 def _run_help() -> str:
@@ -131,7 +138,7 @@ def _run_help() -> str:
         f_count=len(f.fractions), f_first=f"{f.fractions[0] * 100:g} %",
         f_last=f"{f.fractions[-1] * 100:g} %",
         d_python_n=min(d.n, d.python_n), d_ms=d.min_time * 1000,
-        q_ms=q.min_time * 1000, q_floor=q.processes_for(True))
+        q_ms=q.min_time * 1000, q_floor=_floor_workers(q))
 
 
 def _build_parser() -> _Parser:
@@ -185,7 +192,7 @@ def _build_parser() -> _Parser:
                           "(default: the suite's: "
                           + ", ".join(
                               f"{p.processes} per case and "
-                              f"{p.processes_for(True)} per floor for {name}"
+                              f"{_floor_workers(p)} for {name}"
                               for name, p in suite.PROFILES.items())
                           + "); a run with other than its suite's is not "
                             "comparable with the suite's baseline")

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from lazybench import _array as core
-from lazybench._case import DEFAULT_SPIN, floor_benchmark_name
+from lazybench._case import DEFAULT_SPIN, SIGNAL_FLOORS, floor_benchmark_name
 from lazybench._results import RunData
 
 
@@ -77,9 +77,6 @@ def base_variants() -> tuple[str, ...]:
 
 def ratio_column(base: str) -> str:
     return "x_" + base.replace("-", "_")
-
-
-SIGNAL_FLOORS = ("sigsegv-roundtrip", "sigbus-uffd-roundtrip")
 
 
 def signal_floors(floor: Callable[[str], float]) -> float:

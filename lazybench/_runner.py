@@ -78,7 +78,7 @@ def bench_all(runner: pyperf.Runner, plan: Plan,
     worker = bool(runner.args and runner.args.worker)
     loops = plan.benchmark_loops() if plan.loops else {}
 
-    def started(name: str, floor: bool = False) -> None:
+    def started(name: str, floor: str = "") -> None:
         if worker:
             return
         if progress is not None:
@@ -88,10 +88,11 @@ def bench_all(runner: pyperf.Runner, plan: Plan,
         # calibration worker first); the workers keep what they were given
         if name in loops:
             runner.args.loops = loops[name]
-        runner.args.processes = plan.profile.processes_for(floor)
+        runner.args.processes = plan.profile.processes_for(bool(floor),
+                                                           floor)
 
     for name in plan.floors:
-        started(floor_benchmark_name(name), floor=True)
+        started(floor_benchmark_name(name), floor=name)
         bench = runner.bench_time_func(floor_benchmark_name(name), time_floor,
                                        name, inner_loops=FLOOR_INNER_LOOPS)
         if bench is not None:

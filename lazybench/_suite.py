@@ -12,8 +12,8 @@ from lazybench import _array as core
 from lazybench import _pylevel as pylevel
 from lazybench import _pythunks as pythunks
 from lazybench import _sweeps as sweeps
-from lazybench._case import (DEFAULT_SPIN, FAULT_AROUND_AUTO, Case,
-                             floor_benchmark_name, format_fraction)
+from lazybench._case import (DEFAULT_SPIN, FAULT_AROUND_AUTO, SIGNAL_FLOORS,
+                             Case, floor_benchmark_name, format_fraction)
 
 FRACTIONS: tuple[float, ...] = (0.01, 0.1, 1.0)
 FRACTION_SWEEP: tuple[float, ...] = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
@@ -56,18 +56,25 @@ class Profile:
     # by every C variant's view and every Python thunk kind, at python_n.
     python_plan: tuple[tuple[str, str, float], ...] = ()
     python_n: int = 1 << 15
-    # pyperf workers per floor (0: `processes`).  Every normalised figure
-    # of a run divides by its floors, so their noise is every case's.
+    # pyperf workers per signal floor (SIGNAL_FLOORS; 0: `processes`):
+    # every normalised figure of a run divides by them, so their noise is
+    # every case's; and per other floor (0: as the signal floors).
     floor_processes: int = 0
+    other_floor_processes: int = 0
     # The grid above (generators x workloads x fractions); and the sweeps
     # (lazybench._sweeps) whose cases follow it.
     grid: bool = True
     sweeps: tuple[str, ...] = ()
 
-    def processes_for(self, floor: bool) -> int:
-        """pyperf workers per benchmark: a floor's or a case's."""
-        return (self.floor_processes or self.processes) if floor \
-            else self.processes
+    def processes_for(self, floor: bool, name: str = "") -> int:
+        """pyperf workers per benchmark: a case's, or floor `name`'s (a
+        signal floor's without a name)."""
+        if not floor:
+            return self.processes
+        signal = self.floor_processes or self.processes
+        if name and name not in SIGNAL_FLOORS:
+            return self.other_floor_processes or signal
+        return signal
 
 
 # The default suite's workloads, those its stored baseline was run with
@@ -95,7 +102,7 @@ PROFILES: dict[str, Profile] = {
                      DEFAULT_N // 4, processes=4, values=2, warmups=1,
                      min_time=0.01, warm_twins=False,
                      fault_around_twins=False, python_plan=(),
-                     floor_processes=8),
+                     floor_processes=8, other_floor_processes=2),
     # The touched-fraction sweep (when does laziness pay, issue "sweeps"):
     # the default array, the hash generator in order and at random, the
     # touched fraction from 0.1 % to 100 % in 1-2-5 steps; no twin, no
@@ -356,21 +363,29 @@ def check_fits(cases: Sequence[Case]) -> None:
 
 
 # Floors every run measures: those results.csv's normalised columns, the
-# headline, the comparison, the redirect and fault-around tables and the
-# profile read.  The others (one mechanism's own installation floors) run
-# when a variant of the run is made of them: its parts or joint floor.
+# comparison and the profile read (the signal round trips, mprotect, a
+# null system call).  The others run when a variant of the run is made of
+# them (its parts and joint floor), or when a report table reads them for
+# it (TABLE_FLOORS, by variant name prefix).
 COMMON_FLOORS: frozenset[str] = frozenset({
-    "null-syscall", "mprotect", "sigsegv-roundtrip", "sigsegv-step",
-    "sigbus-uffd-roundtrip", "sigbus-copy", "first-touch", "decode",
-    "uffdio-copy", "uffdio-copy-16", "page-compute"})
+    "null-syscall", "mprotect", "sigsegv-roundtrip", "sigbus-uffd-roundtrip"})
+TABLE_FLOORS: dict[str, tuple[str, ...]] = {
+    "sigsegv-redirect": ("decode", "sigsegv-step"),     # the redirect table
+    "uffd-sigbus": ("uffdio-copy-16",),   # uffd-sigbus at fault-around 16
+    # what sigsegv-mprotect's kernel charges beyond its parts: its memfd
+    # page source's joint floor, and a write through /proc/self/mem alone
+    "sigsegv-mprotect": ("sigsegv-open-memfd", "mem-write-page"),
+}
 
 
 def run_floors(variants: Sequence[str]) -> tuple[str, ...]:
     """The floors a run of these variants measures, in the core's order:
-    the common ones and the parts and joint floors of its C variants,
-    those that run here."""
+    the common ones, the parts and joint floors of its C variants and the
+    floors the report's tables read for them, those that run here."""
     own = {f for v in variants if v in core.VARIANTS
            for i in (core.variant_info(v),) for f in (*i.parts, i.joint_floor)}
+    own |= {f for v in variants for prefix, floors in TABLE_FLOORS.items()
+            if v.startswith(prefix) for f in floors}
     return tuple(f for f in core.FLOORS
                  if (f in COMMON_FLOORS or f in own)
                  and core.floor_available(f))
@@ -390,7 +405,8 @@ def plan(profile: Profile | str = "default",
     sel = selection or Selection()
     if sel.processes is not None:
         profile = dataclasses.replace(profile, processes=sel.processes,
-                                      floor_processes=sel.processes)
+                                      floor_processes=sel.processes,
+                                      other_floor_processes=sel.processes)
     variants = _known(sel.variants, core.VARIANTS + pythunks.KINDS,
                       "variant")
     generators = _known(sel.generators, core.GENERATORS, "generator") \
