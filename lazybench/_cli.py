@@ -85,7 +85,7 @@ plots/*.png; then print the floors and the headline.
 
 A case is (variant, generator, workload, touched fraction).
 
-The default suite (about 4 to 5 minutes on 2 cores): every available variant with
+The default suite (about 5 minutes on 2 cores): every available variant with
 the hash, spin and recurrence generators, the seq, random and strided
 workloads, 1 %, 10 % and 100 % touched, on {d.n} elements ({d_pages} pages); warm
 and fault-around twins at 100 %; the Python-level cases (hash seq and random
@@ -93,7 +93,7 @@ at 1, 10 and 100 %, hash strided and recurrence seq at 100 %; every viewable
 variant and the Python thunks) on {d_python_n} elements; every floor.  Variants
 that fault on every access run hash, and recurrence in order only.
 
---quick (about 2 minutes): every available variant, hash only, seq and
+--quick (about 2.5 minutes): every available variant, hash only, seq and
 random, 1 % and 100 % touched, on {q.n} elements ({q_pages} pages); no twin, no
 Python-level case; every floor.
 
