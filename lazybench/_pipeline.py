@@ -39,7 +39,7 @@ PLAN_FILE = "plan.json"
 # Environment the workers keep (pyperf gives them a minimal one).
 INHERITED_ENVIRON = ("PYTHONPATH", "LAZYBENCH_NO_USERFAULTFD",
                      "LAZYBENCH_HIDE_UFFD_FEATURES",
-                     "LAZYBENCH_MEMORY")
+                     "LAZYBENCH_MPROTECT_MEMFD", "LAZYBENCH_MEMORY")
 
 
 @dataclasses.dataclass(frozen=True)
