@@ -146,6 +146,17 @@ static void step_trap_handler(int signo, siginfo_t *si, void *ucv)
     signal(signo, SIG_DFL);
 }
 
+/* The page the probe's load faulted on, or NULL when the fault is not
+ * the probe's (the floors' handlers then restore the default action and
+ * let it fault again, so it crashes honestly). */
+static char *probe_page(const siginfo_t *si, const void *ucv)
+{
+    const ucontext_t *uc = ucv;
+    if (uc->uc_mcontext.gregs[REG_RIP] != (greg_t)lb_probe_insn)
+        return NULL;
+    return (char *)((uintptr_t)si->si_addr & ~(uintptr_t)(lb_page_size - 1));
+}
+
 /* The SIGBUS+copy floor's handler state (floors run on one thread). */
 static int copy_fd = -1;
 static const char *copy_src;
@@ -155,12 +166,9 @@ static const char *copy_src;
  * uffd-sigbus does, minus computing the page and any bookkeeping. */
 static void copy_handler(int signo, siginfo_t *si, void *ucv)
 {
-    ucontext_t *uc = ucv;
-    if (uc->uc_mcontext.gregs[REG_RIP] == (greg_t)lb_probe_insn) {
-        uintptr_t page = (uintptr_t)si->si_addr & ~(uintptr_t)(lb_page_size - 1);
-        if (lb_uffd_copy(copy_fd, (void *)page, copy_src, lb_page_size) == 0)
-            return;
-    }
+    char *page = probe_page(si, ucv);
+    if (page && lb_uffd_copy(copy_fd, page, copy_src, lb_page_size) == 0)
+        return;
     signal(signo, SIG_DFL);
 }
 
@@ -202,11 +210,26 @@ static int body_signal(lb_array *a, void *p)
     return LB_OK;
 }
 
+typedef void (*sig_handler_fn)(int, siginfo_t *, void *);
+
+/* `reads` faulting loads from `first`, `stride` bytes apart (0: the same
+ * page each time), each caught by `handler` for `signo` (and, with
+ * `trap`, followed by the single step's SIGTRAP), on the core's signal
+ * stack: their nanoseconds, or a negative status. */
+static int64_t time_faults(int signo, sig_handler_fn handler,
+                           sig_handler_fn trap, char *first, int64_t stride,
+                           int64_t reads)
+{
+    struct sig_ctx ctx = {.signo = signo, .handler = handler, .trap = trap,
+                          .page = first, .stride = stride, .iters = reads};
+    int rc = lb_guarded(NULL, body_signal, &ctx);
+    return rc ? rc : ctx.ns;
+}
+
 /* `iters` faulting loads of one PROT_NONE page, each caught by `handler`
  * (and, with `trap`, followed by the single step's SIGTRAP). */
-static int64_t sigsegv_floor(int64_t iters,
-                             void (*handler)(int, siginfo_t *, void *),
-                             void (*trap)(int, siginfo_t *, void *))
+static int64_t sigsegv_floor(int64_t iters, sig_handler_fn handler,
+                             sig_handler_fn trap)
 {
     if (iters <= 0)
         return LB_EINVAL;
@@ -214,11 +237,9 @@ static int64_t sigsegv_floor(int64_t iters,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (page == MAP_FAILED)
         return LB_ENOMEM;
-    struct sig_ctx ctx = {.signo = SIGSEGV, .handler = handler, .trap = trap,
-                          .page = page, .iters = iters};
-    int rc = lb_guarded(NULL, body_signal, &ctx);
+    int64_t ns = time_faults(SIGSEGV, handler, trap, page, 0, iters);
     munmap(page, lb_page_size);
-    return rc ? rc : ctx.ns;
+    return ns;
 }
 
 static int64_t floor_sigsegv(int64_t iters)
@@ -345,13 +366,11 @@ static int64_t sigbus_copy_chunk(int fd, char *region, int64_t pages,
     (void)unused;
     copy_fd = fd;
     copy_src = src;
-    struct sig_ctx ctx = {.signo = SIGBUS, .handler = copy_handler,
-                          .page = region, .stride = (int64_t)lb_page_size,
-                          .iters = pages};
-    int rc = lb_guarded(NULL, body_signal, &ctx);
+    int64_t ns = time_faults(SIGBUS, copy_handler, NULL, region,
+                             (int64_t)lb_page_size, pages);
     copy_fd = -1;
     copy_src = NULL;
-    return rc ? rc : ctx.ns;
+    return ns;
 }
 
 /* Reads of one missing page, each caught by bare_handler. */
@@ -359,10 +378,7 @@ static int64_t sigbus_bare_chunk(int fd, char *region, int64_t pages,
                                  const char *src, int64_t unused)
 {
     (void)fd, (void)src, (void)unused;
-    struct sig_ctx ctx = {.signo = SIGBUS, .handler = bare_handler,
-                          .page = region, .stride = 0, .iters = pages};
-    int rc = lb_guarded(NULL, body_signal, &ctx);
-    return rc ? rc : ctx.ns;
+    return time_faults(SIGBUS, bare_handler, NULL, region, 0, pages);
 }
 
 /* Bare SIGBUS round trip from a userfaultfd missing page registered with
@@ -530,15 +546,12 @@ static const char *cont_src;
  * and any bookkeeping. */
 static void continue_handler(int signo, siginfo_t *si, void *ucv)
 {
-    ucontext_t *uc = ucv;
-    if (uc->uc_mcontext.gregs[REG_RIP] == (greg_t)lb_probe_insn) {
-        char *page = (char *)((uintptr_t)si->si_addr &
-                              ~(uintptr_t)(lb_page_size - 1));
-        if (pwrite(cont_memfd, cont_src, lb_page_size,
-                   (off_t)(page - cont_view)) == (ssize_t)lb_page_size &&
-            continue_page(cont_uffd, page) == 0)
-            return;
-    }
+    char *page = probe_page(si, ucv);
+    if (page &&
+        pwrite(cont_memfd, cont_src, lb_page_size,
+               (off_t)(page - cont_view)) == (ssize_t)lb_page_size &&
+        continue_page(cont_uffd, page) == 0)
+        return;
     signal(signo, SIG_DFL);
 }
 
@@ -550,14 +563,12 @@ static int64_t sigbus_continue_chunk(int uffd, int memfd, char *view,
     cont_memfd = memfd;
     cont_view = view;
     cont_src = src;
-    struct sig_ctx ctx = {.signo = SIGBUS, .handler = continue_handler,
-                          .page = view, .stride = (int64_t)lb_page_size,
-                          .iters = pages};
-    int rc = lb_guarded(NULL, body_signal, &ctx);
+    int64_t ns = time_faults(SIGBUS, continue_handler, NULL, view,
+                             (int64_t)lb_page_size, pages);
     cont_uffd = cont_memfd = -1;
     cont_view = NULL;
     cont_src = NULL;
-    return rc ? rc : ctx.ns;
+    return ns;
 }
 
 /* Reads of one hole, each caught by bare_handler (the hole stays). */
@@ -565,10 +576,7 @@ static int64_t sigbus_memfd_bare_chunk(int uffd, int memfd, char *view,
                                        int64_t pages, const char *src)
 {
     (void)uffd, (void)memfd, (void)src;
-    struct sig_ctx ctx = {.signo = SIGBUS, .handler = bare_handler,
-                          .page = view, .stride = 0, .iters = pages};
-    int rc = lb_guarded(NULL, body_signal, &ctx);
-    return rc ? rc : ctx.ns;
+    return time_faults(SIGBUS, bare_handler, NULL, view, 0, pages);
 }
 
 #define MINOR_FEATURES (UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MINOR_SHMEM)
@@ -670,14 +678,10 @@ static int move_fd = -1;
  * page, UFFDIO_MOVE, UFFDIO_WRITEPROTECT; no computing, no bookkeeping. */
 static void move_handler(int signo, siginfo_t *si, void *ucv)
 {
-    ucontext_t *uc = ucv;
-    if (uc->uc_mcontext.gregs[REG_RIP] == (greg_t)lb_probe_insn) {
-        char *page = (char *)((uintptr_t)si->si_addr &
-                              ~(uintptr_t)(lb_page_size - 1));
-        char *src = move_source_page();
-        if (src && lb_move_place(move_fd, page, src, lb_page_size, 1) == 0)
-            return;
-    }
+    char *page = probe_page(si, ucv);
+    char *src = page ? move_source_page() : NULL;
+    if (src && lb_move_place(move_fd, page, src, lb_page_size, 1) == 0)
+        return;
     signal(signo, SIG_DFL);
 }
 
@@ -686,12 +690,10 @@ static int64_t sigbus_move_chunk(int fd, char *region, int64_t pages,
 {
     (void)src, (void)unused;
     move_fd = fd;
-    struct sig_ctx ctx = {.signo = SIGBUS, .handler = move_handler,
-                          .page = region, .stride = (int64_t)lb_page_size,
-                          .iters = pages};
-    int rc = lb_guarded(NULL, body_signal, &ctx);
+    int64_t ns = time_faults(SIGBUS, move_handler, NULL, region,
+                             (int64_t)lb_page_size, pages);
     move_fd = -1;
-    return rc ? rc : ctx.ns;
+    return ns;
 }
 
 static int64_t floor_uffdio_move(int64_t iters)
@@ -795,16 +797,12 @@ static const char *open_src;
  * page into the closed page, mprotect PROT_READ; the load re-executes. */
 static void open_handler(int signo, siginfo_t *si, void *ucv)
 {
-    ucontext_t *uc = ucv;
-    if (uc->uc_mcontext.gregs[REG_RIP] == (greg_t)lb_probe_insn) {
-        char *page = (char *)((uintptr_t)si->si_addr &
-                              ~(uintptr_t)(lb_page_size - 1));
-        if (pwrite(open_fd, open_src, lb_page_size,
-                   (off_t)(uintptr_t)page + open_base) ==
-                (ssize_t)lb_page_size &&
-            !mprotect(page, lb_page_size, PROT_READ))
-            return;
-    }
+    char *page = probe_page(si, ucv);
+    if (page &&
+        pwrite(open_fd, open_src, lb_page_size,
+               (off_t)(uintptr_t)page + open_base) == (ssize_t)lb_page_size &&
+        !mprotect(page, lb_page_size, PROT_READ))
+        return;
     signal(signo, SIG_DFL);
 }
 
@@ -856,11 +854,9 @@ static int64_t time_open(int64_t iters, int memfd)
         open_fd = fd;
         open_base = memfd ? -(off_t)(uintptr_t)p : 0;
         open_src = src;
-        struct sig_ctx ctx = {.signo = SIGSEGV, .handler = open_handler,
-                              .page = p, .stride = (int64_t)lb_page_size,
-                              .iters = chunk};
-        int rc = lb_guarded(NULL, body_signal, &ctx);
-        total = rc ? rc : total + ctx.ns;
+        int64_t ns = time_faults(SIGSEGV, open_handler, NULL, p,
+                                 (int64_t)lb_page_size, chunk);
+        total = ns < 0 ? ns : total + ns;
         open_fd = -1;
         munmap(p, len);
         close(fd);
