@@ -560,6 +560,13 @@ int lb_uffd_create(lb_array *a, int features, struct lb_uffd **out);
 /* The same with the region's protection and UFFDIO_REGISTER modes. */
 int lb_uffd_create_mode(lb_array *a, int features, int prot, int mode,
                         struct lb_uffd **out);
+/* A region in SIGBUS mode (UFFD_FEATURE_SIGBUS added to `features`),
+ * created as lb_uffd_create_mode does, whose faults the core's SIGBUS
+ * handler dispatches to `fault` (uffd-sigbus, uffd-move); and its
+ * release.  LB_OK or the status, nothing left behind on failure. */
+int lb_uffd_create_sigbus(lb_array *a, int features, int prot, int mode,
+                          lb_fault_fn fault);
+void lb_uffd_release_sigbus(lb_array *a);
 void lb_uffd_destroy(lb_array *a, struct lb_uffd *u);
 int lb_uffd_reset(lb_array *a);
 int lb_uffd_install(lb_array *a, int64_t first, int64_t last,

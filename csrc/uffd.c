@@ -213,6 +213,28 @@ int lb_uffd_create_mode(lb_array *a, int features, int prot, int mode,
     return LB_OK;
 }
 
+int lb_uffd_create_sigbus(lb_array *a, int features, int prot, int mode,
+                          lb_fault_fn fault)
+{
+    struct lb_uffd *u;
+    int rc = lb_uffd_create_mode(a, features | UFFD_FEATURE_SIGBUS, prot,
+                                 mode, &u);
+    if (rc)
+        return rc;
+    rc = lb_sig_register(SIGBUS, a, u->region, a->bytes, fault);
+    if (rc) {
+        lb_uffd_destroy(a, u);
+        a->priv = NULL;
+    }
+    return rc;
+}
+
+void lb_uffd_release_sigbus(lb_array *a)
+{
+    lb_sig_unregister(SIGBUS, a);
+    lb_uffd_destroy(a, a->priv);
+}
+
 void lb_uffd_destroy(lb_array *a, struct lb_uffd *u)
 {
     if (u->fd >= 0)

@@ -324,24 +324,9 @@ int lb_move_available(char *why, size_t len)
 
 static int move_create(lb_array *a)
 {
-    struct lb_uffd *u;
-    int rc = lb_uffd_create_mode(
-        a, UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MOVE, PROT_READ | PROT_WRITE,
-        UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP, &u);
-    if (rc)
-        return rc;
-    rc = lb_sig_register(SIGBUS, a, u->region, a->bytes, move_fault);
-    if (rc) {
-        lb_uffd_destroy(a, u);
-        a->priv = NULL;
-    }
-    return rc;
-}
-
-static void move_release(lb_array *a)
-{
-    lb_sig_unregister(SIGBUS, a);
-    lb_uffd_destroy(a, a->priv);
+    return lb_uffd_create_sigbus(
+        a, UFFD_FEATURE_MOVE, PROT_READ | PROT_WRITE,
+        UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP, move_fault);
 }
 
 const struct lb_variant_ops lb_variant_uffd_move = {
@@ -355,7 +340,7 @@ const struct lb_variant_ops lb_variant_uffd_move = {
      * (anonymous memory keeps no write-protect marker) */
     .reset = lb_uffd_reset,
     .force = lb_force_pages,
-    .release = move_release,
+    .release = lb_uffd_release_sigbus,
     .install = move_install,
     .buffer = move_buffer,
     .forked = lb_uffd_forked,

@@ -6,6 +6,7 @@
 #include "lb_core.h"
 
 #include <linux/userfaultfd.h>
+#include <sys/mman.h>
 
 static int sigbus_fault(lb_array *a, void *addr, void *uc)
 {
@@ -22,24 +23,12 @@ static int sigbus_available(char *why, size_t len)
     return lb_uffd_available(why, len);
 }
 
+/* Read-only: UFFDIO_COPY installs pages all the same, and a store to a
+ * lazy element faults (SIGSEGV) instead of overwriting it. */
 static int sigbus_create(lb_array *a)
 {
-    struct lb_uffd *u;
-    int rc = lb_uffd_create(a, UFFD_FEATURE_SIGBUS, &u);
-    if (rc)
-        return rc;
-    rc = lb_sig_register(SIGBUS, a, u->region, a->bytes, sigbus_fault);
-    if (rc) {
-        lb_uffd_destroy(a, u);
-        a->priv = NULL;
-    }
-    return rc;
-}
-
-static void sigbus_release(lb_array *a)
-{
-    lb_sig_unregister(SIGBUS, a);
-    lb_uffd_destroy(a, a->priv);
+    return lb_uffd_create_sigbus(a, 0, PROT_READ,
+                                 UFFDIO_REGISTER_MODE_MISSING, sigbus_fault);
 }
 
 const struct lb_variant_ops lb_variant_uffd_sigbus = {
@@ -51,7 +40,7 @@ const struct lb_variant_ops lb_variant_uffd_sigbus = {
     .create = sigbus_create,
     .reset = lb_uffd_reset,
     .force = lb_force_pages,
-    .release = sigbus_release,
+    .release = lb_uffd_release_sigbus,
     .install = lb_uffd_install,
     .forked = lb_uffd_forked,
     /* a fault: the signal, the UFFDIO_COPY that installs the page, its
