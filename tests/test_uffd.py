@@ -12,7 +12,7 @@ import pytest
 from lazybench import _array as core
 from lazybench._core import lib
 
-from conftest import SMALL_N, SMALL_PAGES, race, run_python
+from conftest import SMALL_N, SMALL_PAGES, race, run_cli, run_python
 
 UFFD = [v for v in core.VARIANTS if v.startswith("uffd")]
 AVAILABLE_UFFD = [v for v in UFFD if core.availability(v).available]
@@ -147,3 +147,24 @@ def test_unavailable_userfaultfd_leaves_the_rest(tmp_path) -> None:
     report = (tmp_path / "r" / "report.md").read_text()
     assert "## Unavailable variants" in report
     assert "`uffd-thread-same`: disabled by LAZYBENCH_NO_USERFAULTFD" in report
+
+
+@pytest.mark.parametrize("feature,variant", [("MOVE", "uffd-move"),
+                                             ("MINOR_SHMEM", "uffd-minor")])
+def test_a_hidden_feature_makes_only_its_variant_unavailable(
+        feature: str, variant: str) -> None:
+    """An older kernel, simulated: the variant that needs the feature is
+    listed unavailable with the reason, every other one as before."""
+    if not core.availability(variant).available:
+        pytest.skip(f"{variant}: {core.availability(variant).reason}")
+    env = dict(os.environ, LAZYBENCH_HIDE_UFFD_FEATURES=feature)
+    proc = run_cli(["list"], env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()
+             if line.startswith("  ") and line.split()[0] in core.VARIANTS}
+    assert set(lines) == set(core.VARIANTS)
+    assert f"unavailable: UFFD_FEATURE_{feature} hidden by " \
+           "LAZYBENCH_HIDE_UFFD_FEATURES" in lines[variant]
+    for name, line in lines.items():
+        if name != variant and core.availability(name).available:
+            assert line.split()[1] == "available", line

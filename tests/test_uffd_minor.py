@@ -77,22 +77,6 @@ def test_values_after_reset() -> None:
             assert arr.counters().pages_materialised == SMALL_PAGES
 
 
-def test_hidden_minor_shmem_leaves_the_rest() -> None:
-    env = dict(os.environ, LAZYBENCH_HIDE_UFFD_FEATURES="MINOR_SHMEM")
-    proc = subprocess.run([sys.executable, "-m", "lazybench", "list"],
-                          capture_output=True, text=True, env=env,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    lines = {line.split()[0]: line for line in proc.stdout.splitlines()
-             if line.startswith("  ") and line.split()[0] in core.VARIANTS}
-    assert set(lines) == set(core.VARIANTS)
-    assert "unavailable: UFFD_FEATURE_MINOR_SHMEM hidden by " \
-           "LAZYBENCH_HIDE_UFFD_FEATURES" in lines[VARIANT]
-    for name, line in lines.items():
-        if name != VARIANT and core.availability(name).available:
-            assert line.split()[1] == "available", line
-
-
 @pytest.mark.parametrize("k", [3, 16])
 def test_fault_around(k: int) -> None:
     """k pages per fault, and runs cut short by pages being computed: a

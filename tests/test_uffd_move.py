@@ -1,13 +1,10 @@
 """uffd-move: pages installed by UFFDIO_MOVE, write-protected; stores
-refused with an error; availability on kernels without UFFD_FEATURE_MOVE.
-(Checksums, fork, release, counters: the tests over every variant.)"""
+refused with an error.  (Checksums, fork, release, counters: the tests
+over every variant; availability without UFFD_FEATURE_MOVE: test_uffd.py.)"""
 from __future__ import annotations
 
-import os
 import re
 import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -132,17 +129,3 @@ def test_threads_materialise_each_page_once() -> None:
             assert arr.counters().pages_materialised - before == SMALL_PAGES
         r = arr.bench_threads("seq", 1.0, 1, 2, False, 2)
         assert r.checksum == 2 * _expected(SMALL_N) % 2**64
-
-
-def test_hidden_feature_makes_only_uffd_move_unavailable() -> None:
-    env = dict(os.environ, LAZYBENCH_HIDE_UFFD_FEATURES="MOVE")
-    listing = subprocess.run([sys.executable, "-m", "lazybench", "list"],
-                             capture_output=True, text=True, env=env,
-                             timeout=60)
-    assert listing.returncode == 0, listing.stderr
-    lines = {line.split()[0]: line for line in listing.stdout.splitlines()
-             if line.startswith("  ") and line.split()}
-    assert "unavailable: UFFD_FEATURE_MOVE hidden by " \
-           "LAZYBENCH_HIDE_UFFD_FEATURES" in lines["uffd-move"]
-    for other in ("uffd-sigbus", "uffd-thread-same", "sigsegv-mprotect"):
-        assert "unavailable" not in lines[other], lines[other]
